@@ -1,0 +1,3 @@
+from labellint.cli import main
+
+main()

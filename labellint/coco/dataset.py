@@ -1,0 +1,133 @@
+"""The Dataset that rules read: numpy columns, id indexes and source positions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from labellint.coco import positions
+
+#: Stands for a missing or non-integer id in an int64 id column (already reported by the loader).
+MISSING_ID = np.iinfo(np.int64).min
+
+
+@dataclass
+class SchemaIssue:
+    """A value the loader could not take as it is: a wrong type, a missing key, a non-object entry."""
+
+    section: str | None  # "images", "annotations", "categories" or None for the file itself
+    index: int | None  # position in the section array
+    field: str | None
+    message: str
+    kind: str  # "missing-section", "section-type", "entry-type", "missing-key", "field-type"
+    value: Any = None
+
+
+@dataclass
+class Images:
+    id: np.ndarray  # int64, MISSING_ID where invalid
+    width: np.ndarray  # float64, nan where missing or not a number
+    height: np.ndarray
+    file_name: list  # str or None
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+
+@dataclass
+class Annotations:
+    id: np.ndarray  # int64
+    image_id: np.ndarray  # int64
+    category_id: np.ndarray  # int64
+    bbox: np.ndarray  # (n, 4) float64 x, y, w, h; nan where missing or not four numbers
+    area: np.ndarray  # float64, nan where missing
+    iscrowd: np.ndarray  # int64, MISSING_ID where not an integer
+    segmentation: list  # raw JSON bytes (msgspec.Raw) or decoded value, None when absent
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+
+@dataclass
+class Categories:
+    id: np.ndarray
+    name: list
+    supercategory: list
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+
+def _row_lookup(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Row of each wanted id in ``ids`` (first occurrence), -1 where absent."""
+    if len(ids) == 0 or len(wanted) == 0:
+        return np.full(len(wanted), -1, np.int64)
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    pos = np.searchsorted(sorted_ids, wanted)
+    pos = np.minimum(pos, len(ids) - 1)
+    found = (sorted_ids[pos] == wanted) & (wanted != MISSING_ID)
+    return np.where(found, order[pos], -1).astype(np.int64)
+
+
+@dataclass
+class Dataset:
+    """One COCO file, loaded. Rules read the columns; reporters ask for positions."""
+
+    path: str  # display path, relative to the repository root
+    data: bytes = field(repr=False)
+    images: Images
+    annotations: Annotations
+    categories: Categories
+    sections: dict[str, str]  # top-level key -> JSON type name, for the keys COCO defines
+    issues: list[SchemaIssue]
+    strict_json: bool = True
+    _offsets: dict | None = field(default=None, repr=False)
+    _image_row: np.ndarray | None = field(default=None, repr=False)
+    _category_row: np.ndarray | None = field(default=None, repr=False)
+
+    # -- indexes -----------------------------------------------------------------------------
+    @property
+    def ann_image_row(self) -> np.ndarray:
+        """For every annotation, the row of its image in ``images`` (-1: unknown image)."""
+        if self._image_row is None:
+            self._image_row = _row_lookup(self.images.id, self.annotations.image_id)
+        return self._image_row
+
+    @property
+    def ann_category_row(self) -> np.ndarray:
+        """For every annotation, the row of its category in ``categories`` (-1: unknown)."""
+        if self._category_row is None:
+            self._category_row = _row_lookup(self.categories.id, self.annotations.category_id)
+        return self._category_row
+
+    def category_name(self, row: int) -> str:
+        name = self.categories.name[row] if 0 <= row < len(self.categories) else None
+        return name if isinstance(name, str) else f"#{self.categories.id[row]}"
+
+    # -- positions ---------------------------------------------------------------------------
+    @staticmethod
+    def pointer(section: str, index: int) -> str:
+        return f"/{section}/{index}"
+
+    def offsets(self) -> dict:
+        if self._offsets is None:
+            self._offsets = positions.element_offsets(self.data)
+        return self._offsets
+
+    def entity_offset(self, section: str | None, index: int | None) -> int | None:
+        if section is None:
+            return None
+        starts = self.offsets().get(section)
+        if starts is None:
+            return None
+        if index is None:
+            return None
+        if 0 <= index < len(starts):
+            return int(starts[index])
+        return None
+
+    def locate(self, offsets) -> dict[int, tuple[int, int]]:
+        return positions.line_columns(self.data, [o for o in offsets if o is not None])

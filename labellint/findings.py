@@ -1,0 +1,105 @@
+"""Findings: what rules report, how they rank and how they are fingerprinted."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Severity(enum.IntEnum):
+    """Ordered so that ``max()`` and comparisons with ``fail-on`` work."""
+
+    INFO = 1
+    WARNING = 2
+    ERROR = 3
+
+    @classmethod
+    def parse(cls, value: str | Severity) -> Severity:
+        if isinstance(value, Severity):
+            return value
+        try:
+            return cls[str(value).strip().upper()]
+        except KeyError:
+            raise ValueError(f"unknown severity {value!r} (use error, warning or info)") from None
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+@dataclass
+class Problem:
+    """What a rule yields: a message about entities, located by their index in the file.
+
+    Rules know array positions (``annotation=12`` is ``/annotations/12``), never lines or files;
+    the engine turns a Problem into a located, fingerprinted :class:`Finding`.
+    ``pointer`` overrides the entity's JSON pointer (for file-level problems, or a field).
+    ``key`` disambiguates two problems of one rule on the same entity id (e.g. duplicate ids).
+    """
+
+    message: str
+    annotation: int | None = None
+    image: int | None = None
+    category: int | None = None
+    score: float = 1.0
+    suggestion: str | None = None
+    pointer: str | None = None
+    key: str | None = None
+    severity: Severity | None = None
+
+
+@dataclass
+class Finding:
+    code: str
+    name: str
+    severity: Severity
+    message: str
+    path: str  # path relative to the repository root, forward slashes
+    pointer: str
+    line: int | None
+    column: int | None
+    image_id: Any = None
+    annotation_id: Any = None
+    category_id: Any = None
+    score: float = 1.0
+    suggestion: str | None = None
+    fingerprint: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def sort_key(self):
+        # severity first, then the most confident; the rest only makes the order stable
+        return (-int(self.severity), -self.score, self.path, self.line or 0, self.column or 0, self.code)
+
+    def location(self) -> str:
+        if self.line is None:
+            return self.path
+        return f"{self.path}:{self.line}:{self.column or 1}"
+
+    def to_dict(self) -> dict:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "severity": str(self.severity),
+            "message": self.message,
+            "path": self.path,
+            "pointer": self.pointer,
+            "line": self.line,
+            "column": self.column,
+            "image_id": self.image_id,
+            "annotation_id": self.annotation_id,
+            "category_id": self.category_id,
+            "score": round(float(self.score), 6),
+            "suggestion": self.suggestion,
+            "fingerprint": self.fingerprint,
+        }
+
+
+def fingerprint(code: str, relpath: str, entity: str) -> str:
+    """Stable identity of a finding: never depends on a line number, so edits elsewhere keep it."""
+    h = hashlib.sha256(f"{code}\0{relpath}\0{entity}".encode("utf-8", "surrogatepass"))
+    return h.hexdigest()[:32]
+
+
+def rank(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=Finding.sort_key)

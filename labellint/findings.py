@@ -103,3 +103,13 @@ def fingerprint(code: str, relpath: str, entity: str) -> str:
 
 def rank(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=Finding.sort_key)
+
+
+_ENTITY_ARG = {"annotations": "annotation", "images": "image", "categories": "category"}
+
+
+def entity_problem(section: str | None, index: int | None, message: str, **kw) -> Problem:
+    """A Problem about the entry at ``/section/index`` (no entity when section is None)."""
+    if section in _ENTITY_ARG and index is not None:
+        kw[_ENTITY_ARG[section]] = index
+    return Problem(message, **kw)

@@ -181,7 +181,9 @@ class _Collector:
             return _NAN
         v = entry[key]
         if isinstance(v, (int, float)) and not isinstance(v, bool):
-            return float(v)  # inf and nan pass through: the non-finite rule reports them
+            if not math.isfinite(v):
+                self.issue(index, key, f"'{key}' is {_json_number(v)}", "non-finite", v)
+            return float(v)
         self.issue(index, key, f"'{key}' must be a number, got {_type_name(v)}", "field-type", v)
         return _NAN
 
@@ -204,6 +206,9 @@ class _Collector:
             return [_NAN] * 4
         v = entry["bbox"]
         if isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+            if not all(math.isfinite(x) for x in v):
+                self.issue(index, "bbox", "'bbox' has a non-finite number: [" + ", ".join(map(_json_number, v)) + "]",
+                           "non-finite", v)
             if len(v) == 4:
                 return [float(x) for x in v]
             self.issue(index, "bbox", f"'bbox' must have 4 numbers [x, y, width, height], got {len(v)}", "field-type", v)
@@ -211,6 +216,23 @@ class _Collector:
             self.issue(index, "bbox", f"'bbox' must be an array of 4 numbers, got {_type_name(v)}"
                        + (" with non-numeric items" if isinstance(v, list) else ""), "field-type", v)
         return [_NAN] * 4
+
+
+def _json_number(v) -> str:
+    if isinstance(v, float) and not math.isfinite(v):
+        return "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+    return repr(v)
+
+
+def _non_finite_in(value) -> bool:
+    """True when a (possibly nested) list of numbers holds Infinity or NaN."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, list):
+        return any(_non_finite_in(v) for v in value)
+    if isinstance(value, dict):
+        return any(_non_finite_in(v) for v in value.values())
+    return False
 
 
 def _entries(doc: dict, section: str, issues: list[SchemaIssue]) -> list:
@@ -224,7 +246,7 @@ def _entries(doc: dict, section: str, issues: list[SchemaIssue]) -> list:
     return []
 
 
-def _from_generic(doc: dict) -> tuple[Images, Annotations, Categories, dict, list[SchemaIssue]]:
+def _from_generic(doc: dict, strict: bool = True) -> tuple[Images, Annotations, Categories, dict, list[SchemaIssue]]:
     issues: list[SchemaIssue] = []
     sections = {k: _type_name(doc[k]) for k in SECTIONS if k in doc}
 
@@ -261,7 +283,10 @@ def _from_generic(doc: dict) -> tuple[Images, Annotations, Categories, dict, lis
         a_box.append(col.bbox_field(e, i))
         a_area.append(col.number_field(e, i, "area", required=False))
         a_crowd.append(col.int_field(e, i, "iscrowd", required=False, default=0))
-        a_seg.append(e.get("segmentation"))
+        seg = e.get("segmentation")
+        if not strict and _non_finite_in(seg):
+            col.issue(i, "segmentation", "'segmentation' has a non-finite number", "non-finite")
+        a_seg.append(seg)
     annotations = Annotations(
         np.array(a_id, np.int64), np.array(a_img, np.int64), np.array(a_cat, np.int64),
         np.array(a_box, np.float64).reshape(-1, 4), np.array(a_area, np.float64),
@@ -291,7 +316,7 @@ def _parse_generic(data: bytes, path: str):
         return msgspec.json.decode(data), True
     except msgspec.DecodeError as exc:
         m = _BYTE.search(str(exc))
-        offset = int(m.group(1)) if m else 0
+        offset = int(m.group(1)) if m else (len(data) if "truncated" in str(exc) else 0)
         if not any(data.startswith(tok, offset) for tok in _NON_STRICT) and b"NaN" not in data and b"Infinity" not in data:
             line, col = offset_to_line_column(data, offset)
             reason = str(exc).split(" (byte")[0].replace("JSON is malformed: ", "")
@@ -329,7 +354,7 @@ def load_bytes(data: bytes, path: str) -> Dataset:
         generic, strict = _parse_generic(data, path)
         if not is_coco(generic):
             raise NotCoco(path)
-        images, annotations, categories, sections, issues = _from_generic(generic)
+        images, annotations, categories, sections, issues = _from_generic(generic, strict)
         del generic
     return Dataset(path, data, images, annotations, categories, sections, issues, strict)
 

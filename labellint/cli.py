@@ -1,0 +1,212 @@
+"""Command line: argument handling only; the work lives in run.py, registry.py and report/."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.table import Table
+from rich.text import Text
+
+from labellint import __version__, registry
+from labellint.errors import LabellintError
+from labellint.findings import Severity
+from labellint.fsutil import atomic_write
+from labellint.report import FORMATS
+from labellint.report import github as github_report
+from labellint.report import jsonfmt, sarif
+from labellint.report import text as text_report
+from labellint.run import Options, check as run_check
+
+
+def _console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    is_tty = stream.isatty()
+    return Console(file=stream, width=None if is_tty else 200, soft_wrap=not is_tty,
+                   highlight=False, emoji=False, markup=False)
+
+
+def _codes(values) -> list[str]:
+    out = []
+    for v in values:
+        out.extend(c.strip() for c in v.split(",") if c.strip())
+    return out
+
+
+def _severity(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return Severity.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except LabellintError as exc:
+            click.echo(f"labellint: error: {exc.one_line()}", err=True)
+            ctx.exit(2)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("labellint: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:  # never a traceback for users; LABELLINT_DEBUG shows it
+            if os.environ.get("LABELLINT_DEBUG"):
+                raise
+            click.echo(f"labellint: internal error: {type(exc).__name__}: {exc} "
+                       "(set LABELLINT_DEBUG=1 for the traceback)", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="labellint")
+def cli():
+    """A label-quality linter for COCO object-detection datasets."""
+
+
+_common = [
+    click.option("--select", multiple=True, help="Only these rule codes or prefixes (comma-separated; ALL)."),
+    click.option("--ignore", multiple=True, help="Skip these rule codes or prefixes."),
+    click.option("--extend-select", multiple=True, help="Add these codes to the configured selection."),
+    click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+                 help="Use this labellint.toml/pyproject.toml instead of searching upwards."),
+    click.option("--images", type=click.Path(file_okay=False, path_type=Path),
+                 help="Image root for rules that read pictures."),
+]
+
+
+def common(f):
+    for option in reversed(_common):
+        f = option(f)
+    return f
+
+
+def _options(select, ignore, extend_select, config_file, images, **kw) -> Options:
+    return Options(select=_codes(select) or None, ignore=tuple(_codes(ignore)),
+                   extend_select=tuple(_codes(extend_select)), config=config_file, images=images, **kw)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@common
+@click.option("--output-format", "-f", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--output-file", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report here (atomically); the text report still goes to the terminal.")
+@click.option("--fail-on", callback=_severity, help="Exit 1 on findings at or above: error, warning, info.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even with findings (errors reading input still exit 2).")
+@click.option("--statistics", is_flag=True, help="Only the table of counts by rule.")
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), help="Hide findings listed in this baseline.")
+@click.option("--diff-base", metavar="GITREF", help="Report only findings new since this git ref (e.g. origin/main).")
+@click.option("--limit", default=50, show_default=True, help="Findings shown in the text report (0: all).")
+def check(paths, select, ignore, extend_select, config_file, images, output_format, output_file, fail_on,
+          exit_zero, statistics, baseline, diff_base, limit):
+    """Lint COCO files (directories are searched for *.json)."""
+    opts = _options(select, ignore, extend_select, config_file, images, fail_on=fail_on, baseline=baseline,
+                    diff_base=diff_base)
+    result = run_check(paths, opts, _console(stderr=True))
+    code = result.exit_code(exit_zero)
+    rendered = None
+    if output_format == "json":
+        rendered = jsonfmt.render(result, code)
+    elif output_format == "sarif":
+        rendered = sarif.render(result)
+    elif output_format == "github":
+        rendered = github_report.render(result)
+    if output_file is not None:
+        atomic_write(output_file, rendered if rendered is not None else _text_to_string(result, limit, statistics))
+    if output_file is None and output_format in ("json", "sarif"):
+        sys.stdout.write(rendered)
+    else:
+        if output_format == "github" and output_file is None:
+            sys.stdout.write(rendered)
+        text_report.render(result, _console(), limit, statistics)
+    sys.exit(code)
+
+
+def _text_to_string(result, limit, statistics) -> str:
+    console = Console(record=True, width=200, file=open(os.devnull, "w"), markup=False, highlight=False)
+    text_report.render(result, console, limit, statistics)
+    return console.export_text()
+
+
+@cli.command("rules")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+def rules_cmd(fmt):
+    """List every rule: code, name, default severity, fix safety."""
+    rules = registry.all_rules()
+    if fmt == "json":
+        click.echo(json.dumps([{"code": r.code, "name": r.name, "severity": str(r.severity), "fix": r.fix,
+                                "summary": r.summary, "options": r.options, "origin": r.origin} for r in rules],
+                              indent=2))
+    elif fmt == "markdown":
+        click.echo(rules_markdown(rules), nl=False)
+    else:
+        table = Table(show_edge=False, header_style="bold")
+        for col in ("code", "name", "severity", "fix", "summary"):
+            table.add_column(col)
+        for r in rules:
+            table.add_row(r.code, r.name, str(r.severity), r.fix, Text(r.summary))
+        _console().print(table)
+
+
+def rules_markdown(rules) -> str:
+    lines = ["| code | name | severity | fix | what it checks |", "|---|---|---|---|---|"]
+    for r in rules:
+        summary = r.summary.replace("|", "\\|")
+        lines.append(f"| {r.code} | `{r.name}` | {r.severity} | {r.fix} | {summary} |")
+    return "\n".join(lines) + "\n"
+
+
+@cli.command("rule")
+@click.argument("code")
+def rule_cmd(code):
+    """Print a rule's documentation and options."""
+    rules = registry.by_code()
+    rule = rules.get(code.upper()) or next((r for r in rules.values() if r.name == code), None)
+    if rule is None:
+        import difflib
+
+        close = difflib.get_close_matches(code.upper(), list(rules), n=1)
+        raise LabellintError(f"unknown rule '{code}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    console = _console()
+    console.print(Text(f"{rule.code} {rule.name}", style="bold"))
+    console.print(Text(f"default severity: {rule.severity} · fix: {rule.fix} · from: {rule.origin}"))
+    opts = ", ".join(f"{k} = {v!r}" for k, v in rule.options.items()) or "none"
+    console.print(Text(f"options: {opts}\n"))
+    console.print(Markdown(rule.doc))
+
+
+@cli.group("baseline", cls=_Group)
+def baseline_group():
+    """Accept the current findings so that only new ones fail."""
+
+
+@baseline_group.command("create")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@common
+@click.option("--output", "-o", "output", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path(".labellint-baseline.json"), show_default=True)
+def baseline_create(paths, select, ignore, extend_select, config_file, images, output):
+    """Write the fingerprints of the current findings to a baseline file (commit it)."""
+    from labellint import baseline as baseline_mod
+
+    result = run_check(paths, _options(select, ignore, extend_select, config_file, images), _console(stderr=True))
+    if result.errors:
+        for e in result.errors:
+            click.echo(f"labellint: error: {e}", err=True)
+        sys.exit(2)
+    n = baseline_mod.write(output, result.findings)
+    click.echo(f"wrote {n} finding{'s' * (n != 1)} to {output}")
+
+
+def main():
+    cli(prog_name="labellint")

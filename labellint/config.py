@@ -1,0 +1,214 @@
+"""Configuration: ``[tool.labellint]`` in pyproject.toml or a labellint.toml, strict keys.
+
+The nearest file walking up from a linted file wins (a ``labellint.toml`` before a
+``pyproject.toml`` in the same folder; a pyproject.toml without ``[tool.labellint]`` is passed
+over). Unknown keys, rule codes and option names are errors that suggest the nearest valid name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from labellint.errors import ConfigError
+from labellint.findings import Severity
+from labellint.registry import Rule
+
+KEYS = ("select", "ignore", "extend-select", "per-file-ignores", "severity", "rules", "fail-on")
+
+
+@dataclass
+class Config:
+    select: list[str] | None = None
+    ignore: list[str] = field(default_factory=list)
+    extend_select: list[str] = field(default_factory=list)
+    per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+    severity: dict[str, Severity] = field(default_factory=dict)
+    rules: dict[str, dict] = field(default_factory=dict)
+    fail_on: Severity = Severity.ERROR
+    source: Path | None = None  # the file it came from
+    root: Path | None = None  # the folder of that file: per-file-ignores are relative to it
+
+
+@dataclass
+class FileSettings:
+    """What the engine needs for one file: enabled rules with their options and severities."""
+
+    rules: list[Rule]
+    options: dict[str, dict]
+    severity: dict[str, Severity]
+
+
+def _suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _line_of(text: str, key: str) -> int | None:
+    m = re.search(rf'^\s*"?{re.escape(key)}"?\s*=', text, re.M)
+    if m is None:
+        m = re.search(rf"^\s*\[[^\]]*{re.escape(key)}[^\]]*\]", text, re.M)
+    return text.count("\n", 0, m.start()) + 1 if m else None
+
+
+def _error(msg: str, source: Path | None, text: str = "", key: str | None = None) -> ConfigError:
+    line = _line_of(text, key) if (text and key) else None
+    return ConfigError(msg, str(source) if source else None, line, 1 if line else None)
+
+
+def match_codes(patterns, rules: dict[str, Rule], source=None, text="", what="code") -> set[str]:
+    """Codes matched by exact codes, prefixes like 'LL1' or 'ALL'."""
+    out: set[str] = set()
+    for pat in patterns:
+        if not isinstance(pat, str):
+            raise _error(f"{what} entries must be strings, got {pat!r}", source, text)
+        p = pat.strip().upper()
+        if p == "ALL":
+            out.update(rules)
+            continue
+        hits = {c for c in rules if c.startswith(p)}
+        if not hits:
+            raise _error(f"unknown rule code '{pat}' in {what}{_suggest(p, rules)}", source, text, pat)
+        out.update(hits)
+    return out
+
+
+def parse(table: dict, rules: dict[str, Rule], source: Path | None = None, text: str = "") -> Config:
+    cfg = Config(source=source, root=source.parent if source else None)
+    for key, value in table.items():
+        if key not in KEYS:
+            raise _error(f"unknown key '{key}'{_suggest(key, KEYS)}", source, text, key)
+    def code_list(key):
+        value = table.get(key, [])
+        if not isinstance(value, list):
+            raise _error(f"'{key}' must be a list of rule codes", source, text, key)
+        match_codes(value, rules, source, text, key)  # validates
+        return [str(v) for v in value]
+    if "select" in table:
+        cfg.select = code_list("select")
+    cfg.ignore = code_list("ignore")
+    cfg.extend_select = code_list("extend-select")
+    pfi = table.get("per-file-ignores", {})
+    if not isinstance(pfi, dict):
+        raise _error("'per-file-ignores' must be a table of glob = [codes]", source, text, "per-file-ignores")
+    for glob, codes in pfi.items():
+        if not isinstance(codes, list):
+            raise _error(f"per-file-ignores '{glob}' must be a list of codes", source, text, glob)
+        match_codes(codes, rules, source, text, "per-file-ignores")
+        cfg.per_file_ignores[glob] = codes
+    sev = table.get("severity", {})
+    if not isinstance(sev, dict):
+        raise _error("'severity' must be a table of CODE = level", source, text, "severity")
+    for code, level in sev.items():
+        for c in match_codes([code], rules, source, text, "severity"):
+            try:
+                cfg.severity[c] = Severity.parse(level)
+            except ValueError as exc:
+                raise _error(str(exc), source, text, code) from None
+    rule_opts = table.get("rules", {})
+    if not isinstance(rule_opts, dict):
+        raise _error("'rules' must be a table of [rules.CODE] tables", source, text, "rules")
+    for code, opts in rule_opts.items():
+        rule = rules.get(str(code).upper())
+        if rule is None:
+            raise _error(f"unknown rule code '{code}' in rules{_suggest(str(code).upper(), rules)}", source, text, code)
+        if not isinstance(opts, dict):
+            raise _error(f"rules.{code} must be a table of options", source, text, code)
+        cfg.rules[rule.code] = validate_options(rule, opts, source, text)
+    if "fail-on" in table:
+        try:
+            cfg.fail_on = Severity.parse(table["fail-on"])
+        except ValueError as exc:
+            raise _error(str(exc), source, text, "fail-on") from None
+    return cfg
+
+
+def validate_options(rule: Rule, opts: dict, source=None, text="") -> dict:
+    out = {}
+    for name, value in opts.items():
+        if name not in rule.options:
+            valid = ", ".join(rule.options) or "none"
+            raise _error(f"unknown option '{name}' for {rule.code}{_suggest(name, rule.options)}; options: {valid}",
+                         source, text, name)
+        default = rule.options[name]
+        ok = isinstance(value, type(default)) or (isinstance(default, float) and isinstance(value, int))
+        if isinstance(value, bool) != isinstance(default, bool):
+            ok = False
+        if default is not None and not ok:
+            raise _error(f"option '{name}' of {rule.code} must be {type(default).__name__}, got {value!r}",
+                         source, text, name)
+        out[name] = float(value) if isinstance(default, float) else value
+    return out
+
+
+def _read(path: Path) -> tuple[dict | None, str]:
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise ConfigError(f"invalid TOML: {msg}", str(path), int(m.group(1)) if m else None,
+                          int(m.group(2)) if m else None) from None
+    if path.name == "pyproject.toml":
+        return data.get("tool", {}).get("labellint"), text
+    return data, text
+
+
+@lru_cache(maxsize=256)
+def find(directory: Path) -> tuple[Path, dict, str] | None:
+    """The nearest configuration at or above ``directory``: (file, table, text)."""
+    for folder in (directory, *directory.parents):
+        for name in ("labellint.toml", "pyproject.toml"):
+            candidate = folder / name
+            if candidate.is_file():
+                table, text = _read(candidate)
+                if table is not None:
+                    return candidate, table, text
+    return None
+
+
+def load_for(path: Path, rules: dict[str, Rule], explicit: Path | None = None) -> Config:
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError("no such config file", str(explicit))
+        table, text = _read(explicit)
+        return parse(table or {}, rules, explicit, text)
+    found = find(path.resolve().parent)
+    if found is None:
+        return Config()
+    source, table, text = found
+    return parse(table, rules, source, text)
+
+
+def settings_for(cfg: Config, rules: dict[str, Rule], relpath: str, abspath: Path | None,
+                 cli_select=None, cli_ignore=(), cli_extend_select=()) -> FileSettings:
+    select = cli_select if cli_select is not None else cfg.select
+    enabled = match_codes(select, rules) if select is not None else set(rules)
+    enabled |= match_codes(list(cfg.extend_select) + list(cli_extend_select), rules)
+    enabled -= match_codes(list(cfg.ignore) + list(cli_ignore), rules)
+    for glob, codes in cfg.per_file_ignores.items():
+        target = relpath
+        if cfg.root is not None and abspath is not None:
+            try:
+                target = abspath.resolve().relative_to(cfg.root.resolve()).as_posix()
+            except ValueError:
+                pass
+        if fnmatch.fnmatch(target, glob) or fnmatch.fnmatch(Path(target).name, glob):
+            enabled -= match_codes(codes, rules)
+    chosen = [rules[c] for c in sorted(enabled)]
+    return FileSettings(
+        rules=chosen,
+        options={r.code: {**r.options, **cfg.rules.get(r.code, {})} for r in chosen},
+        severity={r.code: cfg.severity.get(r.code, r.severity) for r in chosen},
+    )

@@ -1,0 +1,5 @@
+"""Reporters: text (rich), json, sarif, github. Each takes a run Result and returns/prints it."""
+
+from __future__ import annotations
+
+FORMATS = ("text", "json", "sarif", "github")

@@ -1,0 +1,152 @@
+"""One `labellint check` run: files in, findings, notes and an exit code out.
+
+Everything between argument parsing (cli.py) and rendering (report/) lives here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from labellint import baseline as baseline_mod
+from labellint import config as config_mod
+from labellint import engine, progress, registry
+from labellint.coco import NotCoco, load, load_bytes
+from labellint.errors import InputError, LabellintError
+from labellint.findings import Finding, Severity, rank
+from labellint.fsutil import display_path
+
+
+@dataclass
+class Options:
+    select: list[str] | None = None
+    ignore: tuple = ()
+    extend_select: tuple = ()
+    fail_on: Severity | None = None
+    config: Path | None = None
+    baseline: Path | None = None
+    diff_base: str | None = None
+    images: Path | None = None
+
+
+@dataclass
+class FileOutcome:
+    path: str
+    status: str  # "linted", "skipped" or "error"
+    note: str | None = None
+    counts: dict = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    findings: list[Finding] = field(default_factory=list)
+    files: list[FileOutcome] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skipped_rules: dict[str, str] = field(default_factory=dict)  # code -> reason
+    rules: list = field(default_factory=list)  # every rule enabled for some file
+    fail_on: Severity = Severity.ERROR
+    hidden: int = 0  # findings hidden by the baseline or the diff base
+    stale: list[dict] = field(default_factory=list)
+
+    def by_severity(self) -> Counter:
+        return Counter(str(f.severity) for f in self.findings)
+
+    def exit_code(self, exit_zero: bool = False) -> int:
+        if self.errors:
+            return 2
+        if exit_zero:
+            return 0
+        return 1 if any(f.severity >= self.fail_on for f in self.findings) else 0
+
+
+_REQUIREMENT_REASONS = {"images": "needs --images DIR"}
+
+
+def expand(paths) -> list[Path]:
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*.json") if ".git" not in q.parts and ".labellint_cache" not in q.parts))
+        else:
+            out.append(p)
+    return out
+
+
+def check(paths, opts: Options, console: Console | None = None) -> Result:
+    console = console or Console(stderr=True)
+    rules = registry.by_code()
+    result = Result()
+    _, plugin_warnings = registry.discover()
+    result.notes.extend(plugin_warnings)
+    context = {"images": opts.images}
+    enabled: dict[str, object] = {}
+    fail_levels = []
+    files = expand(paths)
+    with progress.bar(console) as bar:
+        task = bar.add_task("linting", total=len(files))
+        for path in files:
+            relpath, root = display_path(path)
+            bar.update(task, description=f"linting {relpath}")
+            try:
+                cfg = config_mod.load_for(path, rules, opts.config)
+                fail_levels.append(cfg.fail_on)
+                settings = config_mod.settings_for(cfg, rules, relpath, path, opts.select, opts.ignore,
+                                                   opts.extend_select)
+                ds = load(path, relpath)
+                findings, skipped = engine.lint(ds, settings, context)
+                for code in skipped:
+                    reason = next((_REQUIREMENT_REASONS.get(n, f"needs {n}") for n in rules[code].requires
+                                   if not context.get(n)), "skipped")
+                    result.skipped_rules[code] = reason
+                if opts.diff_base:
+                    findings, hidden = _only_new(findings, path, relpath, root, opts.diff_base, settings, context)
+                    result.hidden += hidden
+                for r in settings.rules:
+                    enabled[r.code] = r
+                result.findings.extend(findings)
+                result.files.append(FileOutcome(relpath, "linted", counts={
+                    "images": len(ds.images), "annotations": len(ds.annotations),
+                    "categories": len(ds.categories)}))
+            except NotCoco:
+                result.files.append(FileOutcome(relpath, "skipped", "not a COCO file (no 'images' or 'annotations')"))
+            except LabellintError as exc:
+                if exc.path is None:
+                    exc.path = relpath
+                result.errors.append(exc.one_line())
+                result.files.append(FileOutcome(relpath, "error", exc.one_line()))
+            bar.advance(task)
+    result.rules = [enabled[c] for c in sorted(enabled)]
+    # several configs: the strictest fail-on of the linted files wins
+    result.fail_on = opts.fail_on or min(fail_levels, default=Severity.ERROR)
+    if opts.baseline is not None:
+        entries = baseline_mod.read(opts.baseline)
+        linted = {f.path for f in result.files if f.status == "linted"}
+        kept, stale = baseline_mod.apply(result.findings, entries, linted)
+        result.hidden += len(result.findings) - len(kept)
+        result.findings, result.stale = kept, stale
+        if stale:
+            result.notes.append(f"{len(stale)} baseline entr{'y is' if len(stale) == 1 else 'ies are'} stale "
+                                f"(fixed or gone): run `labellint baseline create` to prune {opts.baseline}")
+    result.findings = rank(result.findings)
+    return result
+
+
+def _only_new(findings, path, relpath, root, ref, settings, context):
+    if root is None:
+        raise LabellintError("--diff-base needs the file to be inside a git repository", relpath)
+    git_rel = path.resolve().relative_to(root).as_posix()
+    old = baseline_mod.git_show(root, ref, git_rel)
+    if old is None:
+        return findings, 0
+    try:
+        base_ds = load_bytes(old, relpath)
+    except (NotCoco, InputError):
+        return findings, 0  # the base version was not lintable: everything is new
+    base_findings, _ = engine.lint(base_ds, settings, context)
+    before = {f.fingerprint for f in base_findings}
+    new = [f for f in findings if f.fingerprint not in before]
+    return new, len(findings) - len(new)

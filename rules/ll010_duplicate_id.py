@@ -1,0 +1,69 @@
+"""Two images, two annotations or two categories that share an id.
+
+## What it does
+Reports every entry whose `id` was already used by an earlier entry of the same section
+(images, annotations or categories). The first use is kept; each later one is reported.
+
+## Why it matters
+Every COCO tool indexes by id: pycocotools keeps the last entry with a given id and silently
+drops the others, so boxes vanish from training, and annotations of one image get attached to
+another. Evaluation numbers computed on such a file are wrong without a warning.
+
+## Example
+```json bad
+{"images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48}],
+ "annotations": [{"id": 7, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4]},
+                 {"id": 7, "image_id": 1, "category_id": 1, "bbox": [20, 20, 5, 5]}],
+ "categories": [{"id": 1, "name": "cat"}]}
+```
+```json good
+{"images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48}],
+ "annotations": [{"id": 7, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4]},
+                 {"id": 8, "image_id": 1, "category_id": 1, "bbox": [20, 20, 5, 5]}],
+ "categories": [{"id": 1, "name": "cat"}]}
+```
+
+## Options
+None.
+
+## Fix
+Unsafe for images and categories (annotations point at them by id: which one did they mean?).
+For annotations, giving the later duplicate a fresh id is safe: nothing refers to annotation ids.
+"""
+
+import numpy as np
+
+from labellint.coco import MISSING_ID
+from labellint.findings import entity_problem
+
+CODE = "LL010"
+NAME = "duplicate-id"
+SEVERITY = "error"
+OPTIONS: dict = {}
+FIX = "unsafe"
+
+_SINGULAR = {"images": "image", "annotations": "annotation", "categories": "category"}
+
+
+def repeated_rows(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose id already appeared earlier, and the row of that first appearance."""
+    order = np.argsort(ids, kind="stable")
+    s = ids[order]
+    same = np.zeros(len(ids), bool)
+    same[1:] = (s[1:] == s[:-1]) & (s[1:] != MISSING_ID)
+    group_start = np.maximum.accumulate(np.where(~same, np.arange(len(ids)), 0))
+    return order[same], order[group_start[same]]
+
+
+def check(ds, options):
+    for section in ("images", "annotations", "categories"):
+        ids = getattr(ds, section).id
+        if len(ids) < 2:
+            continue
+        rows, firsts = repeated_rows(ids)
+        for row, first in zip(rows.tolist(), firsts.tolist()):
+            yield entity_problem(
+                section, row,
+                f"{_SINGULAR[section]} id {int(ids[row])} is already used by /{section}/{first}",
+                key=f"dup{row - first}",
+            )

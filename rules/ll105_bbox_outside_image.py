@@ -1,0 +1,69 @@
+"""Boxes that extend outside their image.
+
+## What it does
+Reports boxes that reach past the left, top, right or bottom edge of their image by more than
+`tolerance_px`, and says by how much. Boxes of unknown images, or of images without a valid
+width and height, are left to the rules that report those.
+
+## Why it matters
+Annotation tools clip boxes to the image; a box that sticks out was drawn in another frame
+(a resized or rotated image), shifted by an export bug, or typed by hand. Augmentation
+libraries raise on it or clip it into a different box than was meant, and it inflates the box
+size statistics the anchors are tuned on.
+
+## Example
+```json bad
+{"images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48}],
+ "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [50, 10, 30, 20]}],
+ "categories": [{"id": 1, "name": "cat"}]}
+```
+```json good
+{"images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48}],
+ "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [34, 10, 30, 20]}],
+ "categories": [{"id": 1, "name": "cat"}]}
+```
+
+## Options
+- `tolerance_px` (float, default 1.0): overshoot in pixels that is accepted, since many tools
+  round box corners outward.
+
+## Fix
+Safe: clip the box to the image (and recompute `area` when it was `w * h`).
+"""
+
+import numpy as np
+
+from labellint.findings import Problem
+
+CODE = "LL105"
+NAME = "bbox-outside-image"
+SEVERITY = "error"
+OPTIONS = {"tolerance_px": 1.0}
+FIX = "safe"
+
+
+def check(ds, options):
+    tol = float(options["tolerance_px"])
+    row = ds.ann_image_row
+    known = row >= 0
+    if not known.any():
+        return
+    ann = np.flatnonzero(known)
+    img = row[ann]
+    w, h = ds.images.width[img], ds.images.height[img]
+    x, y, bw, bh = ds.annotations.bbox[ann].T
+    with np.errstate(invalid="ignore"):
+        over = np.stack([-x, -y, x + bw - w, y + bh - h], axis=1)  # left, top, right, bottom
+        over = np.where(np.isfinite(over), over, 0.0)
+        worst = over.max(axis=1)
+        flagged = np.flatnonzero((worst > tol) & (w > 0) & (h > 0))
+    sides = ("left", "top", "right", "bottom")
+    for i in flagged.tolist():
+        parts = [f"{sides[s]} by {over[i, s]:.4g}px" for s in range(4) if over[i, s] > tol]
+        extent = max(float(w[i]), float(h[i]))
+        yield Problem(
+            f"bbox [{', '.join(f'{v:g}' for v in ds.annotations.bbox[ann[i]])}] extends outside its "
+            f"{w[i]:g}x{h[i]:g} image: {', '.join(parts)}",
+            annotation=int(ann[i]),
+            score=min(1.0, 0.5 + float(worst[i]) / (2 * extent)),
+        )

@@ -208,5 +208,17 @@ def baseline_create(paths, select, ignore, extend_select, config_file, images, o
     click.echo(f"wrote {n} finding{'s' * (n != 1)} to {output}")
 
 
+@cli.command("demo")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo"))
+@click.option("--images", "n_images", default=40, show_default=True, help="Number of images to draw.")
+@click.option("--seed", default=0, show_default=True)
+def demo_cmd(out, n_images, seed):
+    """Build a small demo dataset (shapes, with seeded label defects) in OUT."""
+    from labellint import demo
+
+    path = demo.write(out, n_images, seed)
+    click.echo(f"wrote {path} ({n_images} images under {out / 'images'}); injected defects: {out / 'DEFECTS.md'}")
+
+
 def main():
     cli(prog_name="labellint")

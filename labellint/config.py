@@ -58,6 +58,8 @@ def _line_of(text: str, key: str) -> int | None:
     m = re.search(rf'^\s*"?{re.escape(key)}"?\s*=', text, re.M)
     if m is None:
         m = re.search(rf"^\s*\[[^\]]*{re.escape(key)}[^\]]*\]", text, re.M)
+    if m is None:  # a value inside a list, such as a code in select = [...]
+        m = re.search(rf"[\"']{re.escape(key)}[\"']", text)
     return text.count("\n", 0, m.start()) + 1 if m else None
 
 
@@ -157,9 +159,13 @@ def _read(path: Path) -> tuple[dict | None, str]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        raise ConfigError(f"invalid TOML: {msg}", str(path), int(m.group(1)) if m else None,
-                          int(m.group(2)) if m else None) from None
+        msg = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
+        if m:
+            line, col = int(m.group(1)), int(m.group(2))
+        else:  # "at end of document"
+            lines = text.split("\n")
+            line, col = len(lines), len(lines[-1]) + 1
+        raise ConfigError(f"invalid TOML: {msg}", str(path), line, col) from None
     if path.name == "pyproject.toml":
         return data.get("tool", {}).get("labellint"), text
     return data, text

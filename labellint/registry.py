@@ -71,7 +71,7 @@ def rule_from_module(obj, origin: str = "built-in") -> Rule:
     except (AttributeError, ValueError) as exc:
         raise RuleError(f"{name}: not a valid rule ({exc})") from None
     if not _CODE.match(code):
-        raise RuleError(f"{name}: code {code!r} must be 2-5 capital letters and 3 digits, like LL105")
+        raise RuleError(f"{name}: code {code!r} must be 2-5 capital letters and 3 digits, like ABC001")
     if fix not in FIX_SAFETY:
         raise RuleError(f"{name}: FIX must be one of {', '.join(FIX_SAFETY)}")
     return Rule(code, rname, severity, options, fix, obj.__doc__ or "", check,

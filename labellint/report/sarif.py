@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from urllib.parse import quote
 
 from labellint import __version__
 from labellint.registry import Rule
@@ -34,6 +35,12 @@ def _rule_descriptor(rule: Rule) -> dict:
     }
 
 
+def _artifact(path: str) -> dict:
+    if path.startswith("/"):  # outside any repository and the working folder
+        return {"uri": "file://" + quote(path, safe="/")}
+    return {"uri": quote(path, safe="/"), "uriBaseId": "%SRCROOT%"}
+
+
 def _result(f, rule_index: dict[str, int]) -> dict:
     region = {"startLine": f.line or 1, "startColumn": f.column or 1}
     res = {
@@ -41,7 +48,7 @@ def _result(f, rule_index: dict[str, int]) -> dict:
         "level": LEVEL[str(f.severity)],
         "message": {"text": f.message + (f" (suggestion: {f.suggestion})" if f.suggestion else "")},
         "locations": [{
-            "physicalLocation": {"artifactLocation": {"uri": f.path, "uriBaseId": "%SRCROOT%"}, "region": region},
+            "physicalLocation": {"artifactLocation": _artifact(f.path), "region": region},
             "logicalLocations": [{"fullyQualifiedName": f.pointer or "/", "kind": "element"}],
         }],
         "partialFingerprints": {"primaryLocationLineHash": f.fingerprint},

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Set up a virtual environment (first run only), build the demo dataset and lint it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[embed]'
+.venv/bin/labellint demo demo
+set +e
+.venv/bin/labellint check demo/annotations.json --images demo/images "$@"
+status=$?
+set -e
+echo
+echo "labellint exited with $status (1 = findings at or above the fail-on level; the demo has seeded defects: demo/DEFECTS.md)"
+[ "$status" -le 1 ]

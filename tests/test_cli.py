@@ -86,9 +86,9 @@ def test_missing_file_and_unknown_rule_doc():
 def test_statistics_and_limit(write_coco):
     doc = coco(annotations=[{"id": i, "image_id": 1, "category_id": 1, "bbox": [60, 5, 20, 10]} for i in range(1, 8)])
     path = write_coco(doc)
-    code, out = run(["check", str(path), "--statistics"])
+    code, out = run(["check", str(path), "--statistics", "--select", "LL105"])
     assert code == 1 and "LL105" in out and "Findings" not in out
-    code, out = run(["check", str(path), "--limit", "3"])
+    code, out = run(["check", str(path), "--limit", "3", "--select", "LL105"])
     assert "top 3 of 7" in out and "4 more" in out
 
 
@@ -127,7 +127,7 @@ def test_baseline_hides_known_and_reports_stale(write_coco, tmp_path):
     assert code == 0 and "wrote 1 finding" in out
     assert run(["check", str(path), "--baseline", str(base)])[0] == 0
     # a new problem is still reported
-    doc["annotations"][0]["category_id"] = 77
+    doc["annotations"].append({"id": 3, "image_id": 1, "category_id": 77, "bbox": [1, 1, 5, 5], "area": 25})
     path.write_text(json.dumps(doc, indent=2))
     code, out = run(["check", str(path), "--baseline", str(base), "-f", "json"])
     assert code == 1 and [f["code"] for f in json.loads(out)["findings"]] == ["LL012"]
@@ -162,8 +162,8 @@ def test_diff_base_reports_only_new_findings(repo):
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "base")
     # the PR: insert annotations at the top (every line moves) and add one new problem
-    doc["annotations"].insert(0, {"id": 50, "image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5]})
-    doc["annotations"].append({"id": 51, "image_id": 1, "category_id": 1, "bbox": [0, 40, 5, 20]})
+    doc["annotations"].insert(0, {"id": 50, "image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5], "area": 25})
+    doc["annotations"].append({"id": 51, "image_id": 1, "category_id": 1, "bbox": [0, 40, 5, 20], "area": 100})
     ann.write_text(json.dumps(doc, indent=2))
     code, out = run(["check", "data/ann.json", "--diff-base", "main", "-f", "json"], cwd=repo)
     report = json.loads(out)

@@ -53,7 +53,7 @@ def test_labellint_toml_wins_in_the_same_folder(tmp_path):
 
 @pytest.mark.parametrize("text, message, line", [
     ('[tool.labellint]\nselcet = ["LL1"]\n', "unknown key 'selcet' (did you mean 'select'?)", 2),
-    ('[tool.labellint]\nignore = ["LL150"]\n', "unknown rule code 'LL150' in ignore (did you mean 'LL105'?)", 2),
+    ('[tool.labellint]\nignore = ["LL1055"]\n', "unknown rule code 'LL1055' in ignore (did you mean 'LL105'?)", 2),
     ('[tool.labellint]\n\n[tool.labellint.rules.LL105]\ntolerance = 2\n',
      "unknown option 'tolerance' for LL105 (did you mean 'tolerance_px'?)", 4),
     ('[tool.labellint.rules.LL105]\ntolerance_px = "2"\n', "must be float", 2),

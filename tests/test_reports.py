@@ -26,6 +26,7 @@ def broken(write_coco):
     doc["categories"][1]["name"] = HOSTILE
     doc["annotations"][1]["bbox"] = [60, 5, 20, 10]  # outside
     doc["annotations"][0]["category_id"] = 42  # unknown category
+    doc["annotations"].append({"id": 3, "image_id": 1, "category_id": 1, "bbox": [30, 30, 5, 5], "area": 25})
     return write_coco(doc, indent=2)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import msgspec
 
 from labellint import __version__
 
@@ -33,4 +33,5 @@ def render(result, exit_code: int) -> str:
         "stale_baseline": list(result.stale),
         "findings": [f.to_dict() for f in result.findings],
     }
-    return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    # msgspec is ~10x faster than json.dumps on tens of thousands of findings
+    return msgspec.json.format(msgspec.json.encode(doc), indent=2).decode("utf-8") + "\n"

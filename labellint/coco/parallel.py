@@ -1,0 +1,212 @@
+"""Run a piece of decoding in a forked child: the second core, without copying the file.
+
+A forked child shares the parent's memory (the file's bytes or their mapping), so it can decode
+a slice of them at once, with no start-up and no transfer in; only its result, numpy columns,
+comes back through a pipe. Used for files large enough that this pays (see load.SPLIT_MIN_BYTES).
+:func:`spliced` lets each process decode its slice of the file where it lies.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import sys
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+
+#: A forked child that allocates objects reuses free slots of the parent's heap, and each first
+#: write to a page shared with the parent is a copy-on-write fault. With a small heap (a fresh
+#: `labellint check`) that costs nothing; with gigabytes of live, fragmented objects (say, a
+#: huge dataset decoded generically just before) it made the children four times slower than
+#: one serial decode. Above this much private memory, don't fork.
+MAX_PRIVATE_BYTES = 1 << 30
+
+
+def available() -> bool:
+    """Forking helps here only on Linux (macOS frameworks are not fork-safe) with a second core
+    and a process that is not already holding a large heap."""
+    if not hasattr(os, "fork") or not sys.platform.startswith("linux") or os.environ.get("LABELLINT_NO_FORK"):
+        return False
+    try:
+        if len(os.sched_getaffinity(0)) < 2:
+            return False
+        with open("/proc/self/statm") as f:
+            resident, shared = (int(v) for v in f.read().split()[1:3])
+        return (resident - shared) * os.sysconf("SC_PAGE_SIZE") < MAX_PRIVATE_BYTES
+    except (OSError, ValueError):  # pragma: no cover
+        return False
+
+
+@dataclass
+class Child:
+    pid: int
+    fds: list  # read ends: the result of work(), then (when asked for) the result of then()
+    reaped: bool = False
+
+
+class ChildFailed(Exception):
+    """The child raised, was killed or could not be started; the caller does the work itself."""
+
+
+def start(work, then=None) -> Child | None:
+    """Run ``work()`` in a forked child; None when no process could be started.
+
+    The child never returns into the caller: it pickles ``work()``'s value (or the exception
+    it raised) to a pipe, then, if given, runs ``then()`` and pickles its value to a second pipe,
+    and leaves with ``os._exit``, skipping all cleanup (so the objects it built cost nothing to
+    free). ``then`` is work for later that the caller may never want: the child blocks on its
+    pipe until the caller reads it (:func:`later`) or kills the child (:func:`stop`).
+
+    The child runs only msgspec, numpy and pickle and takes no lock that another thread (a
+    progress bar's) could hold, so forking a process that has threads is safe here; Python >=
+    3.12 warns about that in general, hence the filter.
+    """
+    pipes = [os.pipe() for _ in range(2 if then is not None else 1)]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+    except OSError:
+        for r, w in pipes:
+            os.close(r)
+            os.close(w)
+        return None
+    if pid == 0:  # pragma: no cover - runs in the child; the parent checks what it sends
+        code = 1
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: just die, the parent reports
+            for r, _ in pipes:
+                os.close(r)
+            for (_, w), job in zip(pipes, (work, then)):
+                ok = _send(w, job)
+                if not ok:
+                    break
+            code = 0
+        finally:
+            os._exit(code)
+    for _, w in pipes:
+        os.close(w)
+    return Child(pid, [r for r, _ in pipes])
+
+
+def _send(fd: int, job) -> bool:
+    try:
+        result = (True, job())
+    except Exception as exc:  # the parent decides what a failure means
+        result = (False, exc if _picklable(exc) else RuntimeError(repr(exc)))
+    payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    with open(fd, "wb", closefd=True) as pipe:
+        pipe.write(payload)
+    return result[0]
+
+
+def _picklable(exc: BaseException) -> bool:
+    try:
+        pickle.dumps(exc)
+        return True
+    except Exception:
+        return False
+
+
+class _OwnResultsOnly(pickle.Unpickler):
+    """Our own child's results come back pickled; even so, rebuild only the kinds of object the
+    decode produces (numpy arrays, the loader's column dataclasses, exceptions), nothing else."""
+
+    _ALLOWED_PREFIXES = ("numpy", "labellint.coco.", "msgspec")
+
+    def find_class(self, module, name):
+        if module.startswith(self._ALLOWED_PREFIXES) or (
+                module == "builtins" and (name in _BUILTIN_OK or name.endswith(("Error", "Exception")))):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing {module}.{name} from the decode child")
+
+
+_BUILTIN_OK = {"list", "dict", "tuple", "set", "frozenset", "bytes", "bytearray", "str", "int", "float",
+               "bool", "slice", "complex"}
+
+
+def _receive(child: Child | None, which: int, last: bool):
+    if child is None or child.reaped or len(child.fds) <= which or child.fds[which] is None:
+        raise ChildFailed("no child process")
+    fd, child.fds[which] = child.fds[which], None
+    try:
+        with open(fd, "rb", closefd=True) as pipe:
+            ok, value = _OwnResultsOnly(pipe).load()
+    except Exception as exc:  # killed, out of memory: nothing (or half a result) came back
+        stop(child)
+        raise ChildFailed(str(exc)) from None
+    if last or not ok:
+        stop(child)
+    if ok:
+        return value
+    raise value
+
+
+def result(child: Child | None):
+    """The value of the child's ``work()``; re-raises its exception; ChildFailed when it died
+    or never ran. Reaps the child unless it has ``then`` work still to hand over."""
+    return _receive(child, 0, last=len(child.fds) == 1 if child else True)
+
+
+def later(child: Child | None):
+    """The value of the child's ``then()`` (waits for it); reaps the child."""
+    return _receive(child, 1, last=True)
+
+
+def stop(child: Child | None) -> None:
+    """Kill a child whose results are no longer wanted (only ours, by pid) and reap it."""
+    if child is None or child.reaped:
+        return
+    for fd in child.fds:
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:  # pragma: no cover
+                pass
+    child.fds = [None] * len(child.fds)
+    try:
+        os.kill(child.pid, signal.SIGKILL)
+    except ProcessLookupError:  # pragma: no cover
+        pass
+    os.waitpid(child.pid, 0)
+    child.reaped = True
+
+
+@contextmanager
+def spliced(buf, start: int, end: int, prefix: bytes = b"", suffix: bytes = b""):
+    """A buffer holding ``prefix + buf[start:end] + suffix``, to decode a slice of the file as a
+    document of its own.
+
+    When ``buf`` is writable (the loader maps large files copy-on-write, so writes reach neither
+    the file nor another process), the bytes just around the slice are overwritten for the
+    duration and restored after: no copy. Copying a 130 MB slice costs ~0.1-0.2 s (mostly page
+    faults of the new buffer), as much as decoding it. Otherwise (``bytes``) it is a copy.
+    """
+    lo, hi = start - len(prefix), end + len(suffix)
+    if 0 <= lo and hi <= len(buf) and _writable(buf):
+        saved = bytes(buf[lo:start]), bytes(buf[end:hi])
+        buf[lo:start], buf[end:hi] = prefix, suffix
+        view = memoryview(buf)[lo:hi]
+        try:
+            yield view
+        finally:
+            view.release()
+            buf[lo:start], buf[end:hi] = saved
+        return
+    out = bytearray(len(prefix) + (end - start) + len(suffix))
+    out[: len(prefix)] = prefix
+    with memoryview(buf) as view:
+        out[len(prefix) : len(prefix) + end - start] = view[start:end]
+    out[len(out) - len(suffix) :] = suffix
+    yield out
+
+
+def _writable(buf) -> bool:
+    try:
+        with memoryview(buf) as view:
+            return not view.readonly
+    except TypeError:
+        return False

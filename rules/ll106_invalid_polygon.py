@@ -1,0 +1,75 @@
+"""Segmentations that are not valid polygons.
+
+## What it does
+Reports annotations whose `segmentation` is neither a list of polygons nor an RLE object (a
+flat list of numbers, a string, a polygon holding a non-number), and polygons that have an odd
+number of coordinates, fewer than 3 points, or zero area (all points on one line). An empty
+list `[]` means "no segmentation" and is accepted.
+
+## Why it matters
+pycocotools rasterises polygons pairwise: an odd coordinate is dropped or read out of bounds,
+a polygon of exactly 4 numbers is silently taken for a box `[x, y, w, h]`, and a flat list
+crashes `annToMask`. A zero-area polygon becomes an empty mask, which mask losses and the
+segmentation metrics count as an object nobody can find.
+
+## Example
+```json bad
+{"images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48}],
+ "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 10],
+                  "segmentation": [[10, 10, 30, 10, 30]]}],
+ "categories": [{"id": 1, "name": "cat"}]}
+```
+```json good
+{"images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48}],
+ "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 10],
+                  "segmentation": [[10, 10, 30, 10, 30, 20]]}],
+ "categories": [{"id": 1, "name": "cat"}]}
+```
+
+## Options
+None.
+
+## Fix
+None: the shape must be redrawn. Dropping a broken polygon from an annotation that has others
+is safe only if those cover the object.
+"""
+
+import numpy as np
+
+from labellint import geometry
+from labellint.findings import Problem
+
+CODE = "LL106"
+NAME = "invalid-polygon"
+SEVERITY = "error"
+OPTIONS: dict = {}
+FIX = "none"
+
+
+def check(ds, options):
+    seg = geometry.segmentations(ds)
+    for row, message in sorted(seg.malformed.items()):
+        yield Problem(message, annotation=row, pointer=f"/annotations/{row}/segmentation")
+    n = seg.poly_len
+    odd = n % 2 == 1
+    few = n // 2 < 3
+    flat = ~few & (seg.poly_area <= 1e-9)
+    bad = np.flatnonzero(odd | few | flat)
+    if bad.size == 0:
+        return
+    # the polygon's position within its annotation, for the message and the pointer
+    index_in_annotation = bad - np.searchsorted(seg.poly_ann, seg.poly_ann[bad])
+    reasons: dict[int, list[str]] = {}
+    for p, k in zip(bad.tolist(), index_in_annotation.tolist()):
+        length = int(n[p])
+        if odd[p]:
+            why = f"has an odd number of coordinates ({length}): the last x has no y"
+        elif few[p]:
+            why = f"has {length // 2} point{'s' * (length != 2)}, fewer than 3"
+            if length == 4:
+                why += " (pycocotools takes 4 numbers for a box [x, y, w, h])"
+        else:
+            why = "has zero area: its points lie on one line"
+        reasons.setdefault(int(seg.poly_ann[p]), []).append(f"polygon {k} {why}")
+    for row, parts in reasons.items():
+        yield Problem("; ".join(parts), annotation=row, pointer=f"/annotations/{row}/segmentation")

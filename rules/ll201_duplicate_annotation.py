@@ -1,0 +1,65 @@
+"""The same object labelled twice: two boxes of one class on top of each other.
+
+## What it does
+Finds pairs of annotations on the same image, with the same category, whose boxes overlap with
+an IoU of at least `min_iou`, and reports the later annotation of each pair (once, naming the
+earlier one it duplicates). Crowd regions and annotations of unknown images are left out.
+
+## Why it matters
+A duplicated box is a ground truth no detector can match twice: after non-maximum suppression
+the second copy always counts as a missed object, capping recall and AP. In training it doubles
+the object's weight. Double clicks in labelling tools and merges of overlapping exports cause it.
+
+## Example
+```json bad
+{"images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48}],
+ "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 10]},
+                 {"id": 2, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 10.5]}],
+ "categories": [{"id": 1, "name": "cat"}]}
+```
+```json good
+{"images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48}],
+ "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 10]},
+                 {"id": 2, "image_id": 1, "category_id": 1, "bbox": [25, 15, 20, 10]}],
+ "categories": [{"id": 1, "name": "cat"}]}
+```
+
+## Options
+- `min_iou` (float, default 0.9): IoU from which two boxes of one class count as one object.
+
+## Fix
+Unsafe: delete the later annotation. Safe in spirit for identical boxes, but two real objects
+can overlap this much (a stack of plates seen from above).
+"""
+
+import numpy as np
+
+from labellint import geometry
+from labellint.findings import Problem
+
+CODE = "LL201"
+NAME = "duplicate-annotation"
+SEVERITY = "error"
+OPTIONS = {"min_iou": 0.9}
+FIX = "unsafe"
+
+
+def check(ds, options):
+    ann = ds.annotations
+    a, b, iou = geometry.same_image_overlaps(ds, float(options["min_iou"]))
+    same = ann.category_id[a] == ann.category_id[b]
+    earlier, later, iou = np.minimum(a, b)[same], np.maximum(a, b)[same], iou[same]
+    # one finding per duplicate: the pair with the highest IoU (then the earliest partner)
+    order = np.lexsort((earlier, -iou, later))
+    first = np.concatenate([[True], later[order][1:] != later[order][:-1]]) if order.size else order.astype(bool)
+    for i in order[first].tolist():
+        row, other = int(later[i]), int(earlier[i])
+        identical = np.array_equal(ann.bbox[row], ann.bbox[other])
+        overlap = "an identical box" if identical else f"IoU {iou[i]:.2f}"
+        yield Problem(f"duplicate of annotation id {int(ann.id[other])} (/annotations/{other}): same class "
+                      f"{_category(ds, row)!r}, {overlap}", annotation=row, score=float(iou[i]))
+
+
+def _category(ds, row: int) -> str:
+    crow = int(ds.ann_category_row[row])
+    return ds.category_name(crow) if crow >= 0 else f"#{int(ds.annotations.category_id[row])}"

@@ -107,11 +107,21 @@ def _options(select, ignore, extend_select, config_file, images, **kw) -> Option
 @click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), help="Hide findings listed in this baseline.")
 @click.option("--diff-base", metavar="GITREF", help="Report only findings new since this git ref (e.g. origin/main).")
 @click.option("--limit", default=50, show_default=True, help="Findings shown in the text report (0: all).")
+@click.option("--backbone", type=click.Path(dir_okay=False, path_type=Path), envvar="LABELLINT_BACKBONE",
+              help="ONNX embedding model for the LL5xx rules (default: $LABELLINT_BACKBONE).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where the backbone runs (auto: CUDA when onnxruntime-gpu sees a GPU).")
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True,
+              help="Crops per backbone call.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write .labellint_cache ($LABELLINT_CACHE_DIR).")
+@click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path),
+              help="A detector's COCO results on these images, for the model-based LL6xx rules.")
 def check(paths, select, ignore, extend_select, config_file, images, output_format, output_file, fail_on,
-          exit_zero, statistics, baseline, diff_base, limit):
+          exit_zero, statistics, baseline, diff_base, limit, backbone, device, batch_size, no_cache, predictions):
     """Lint COCO files (directories are searched for *.json)."""
     opts = _options(select, ignore, extend_select, config_file, images, fail_on=fail_on, baseline=baseline,
-                    diff_base=diff_base)
+                    diff_base=diff_base, backbone=backbone, device=device, batch_size=batch_size,
+                    no_cache=no_cache, predictions=predictions)
     result = run_check(paths, opts, _console(stderr=True))
     code = result.exit_code(exit_zero)
     rendered = None
@@ -212,12 +222,42 @@ def baseline_create(paths, select, ignore, extend_select, config_file, images, o
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo"))
 @click.option("--images", "n_images", default=40, show_default=True, help="Number of images to draw.")
 @click.option("--seed", default=0, show_default=True)
-def demo_cmd(out, n_images, seed):
+@click.option("--val-images", default=0, show_default=True,
+              help="Also draw this many clean images as OUT/val.json (a benchmark split for train and gate).")
+def demo_cmd(out, n_images, seed, val_images):
     """Build a small demo dataset (shapes, with seeded label defects) in OUT."""
     from labellint import demo
 
-    path = demo.write(out, n_images, seed)
+    path = demo.write(out, n_images, seed, val_images)
     click.echo(f"wrote {path} ({n_images} images under {out / 'images'}); injected defects: {out / 'DEFECTS.md'}")
+    if val_images:
+        click.echo(f"wrote {out / 'val.json'} ({val_images} clean images for evaluation)")
+
+
+@cli.group("backbone", cls=_Group)
+def backbone_group():
+    """Embedding backbones for the LL5xx rules."""
+
+
+@backbone_group.command("export")
+@click.option("--arch", required=True, help="torchvision ImageNet classifier, e.g. resnet50, mobilenet_v3_large.")
+@click.option("--weights", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A state_dict file (.pth) to load instead of torchvision's ImageNet download.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the ONNX model (default: ARCH-embed.onnx).")
+@click.option("--size", default=224, show_default=True, help="Input height and width.")
+def backbone_export(arch, weights, output, size):
+    """Export a torchvision model, classifier removed, as an embedding ONNX with its preprocessing."""
+    from labellint.embed import export
+
+    out = export.export(arch, weights, output or Path(f"{arch}-embed.onnx"), size=size)
+    click.echo(f"wrote {out} (use it with --backbone {out})")
+
+
+from labellint.gate.commands import COMMANDS as _GATE_COMMANDS  # noqa: E402  (evaluate, train, gate; torch stays lazy)
+
+for _command in _GATE_COMMANDS:
+    cli.add_command(_command)
 
 
 def main():

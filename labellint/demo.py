@@ -40,8 +40,10 @@ def _draw(draw, cls, box, color):
         draw.polygon([(x + w / 2, y), (x + w, y + h), (x, y + h)], fill=color)
 
 
-def generate(n_images: int = 40, seed: int = 0, size=(160, 120), max_objects: int = 4):
-    """Images (PIL) and a clean COCO dict."""
+def generate(n_images: int = 40, seed: int = 0, size=(160, 120), max_objects: int = 4, object_size=(18, 44),
+             prefix: str = "img"):
+    """Images (PIL) and a clean COCO dict. ``prefix`` names the files (``img_0001.png``); ``object_size``
+    bounds the side of a shape in pixels (low inclusive, high exclusive)."""
     rng = np.random.default_rng(seed)
     images, annotations, pictures = [], [], []
     ann_id = 1
@@ -51,7 +53,7 @@ def generate(n_images: int = 40, seed: int = 0, size=(160, 120), max_objects: in
         placed = []
         for _ in range(int(rng.integers(1, max_objects + 1))):
             cls = CLASSES[int(rng.integers(0, len(CLASSES)))]
-            s = int(rng.integers(18, 44))
+            s = int(rng.integers(object_size[0], object_size[1]))
             w = s if cls != "triangle" else int(s * 1.1)
             h = s
             for _try in range(20):
@@ -68,7 +70,7 @@ def generate(n_images: int = 40, seed: int = 0, size=(160, 120), max_objects: in
             annotations.append({"id": ann_id, "image_id": i, "category_id": CLASSES.index(cls) + 1,
                                 "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0, "segmentation": []})
             ann_id += 1
-        name = f"img_{i:04d}.png"
+        name = f"{prefix}_{i:04d}.png"
         images.append({"id": i, "file_name": name, "width": size[0], "height": size[1]})
         pictures.append((name, img))
     categories = [{"id": k + 1, "name": c, "supercategory": "shape"} for k, c in enumerate(CLASSES)]
@@ -98,7 +100,7 @@ def inject_defects(doc: dict, seed: int = 1) -> tuple[dict, list[str]]:
     return doc, notes
 
 
-def write(out: Path, n_images: int = 40, seed: int = 0) -> Path:
+def write(out: Path, n_images: int = 40, seed: int = 0, val_images: int = 0) -> Path:
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     pictures, doc = generate(n_images, seed)
@@ -108,4 +110,9 @@ def write(out: Path, n_images: int = 40, seed: int = 0) -> Path:
     broken, notes = inject_defects(doc)
     atomic_write(out / "annotations.json", json.dumps(broken, indent=2) + "\n")
     atomic_write(out / "DEFECTS.md", "# Injected defects\n\n" + "".join(f"- {n}\n" for n in notes))
+    if val_images:  # a clean, fixed benchmark split for `labellint train` and `labellint gate`
+        val_pictures, val_doc = generate(val_images, seed + 1000, prefix="val")
+        for name, img in val_pictures:
+            img.save(out / "images" / name)
+        atomic_write(out / "val.json", json.dumps(val_doc, indent=2) + "\n")
     return out / "annotations.json"

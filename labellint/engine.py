@@ -86,22 +86,64 @@ def lint(ds: Dataset, settings: FileSettings, context: dict | None = None) -> tu
     context = context or {}
     findings: list[Finding] = []
     skipped: list[str] = []
+    active = []
     for rule in settings.rules:
         if any(not context.get(need) for need in rule.requires):
             skipped.append(rule.code)
             continue
         opts = dict(settings.options[rule.code])
         opts.update({f"_{k}": v for k, v in context.items()})
-        try:
-            problems = list(rule.check(ds, opts))
-        except LabellintError:
-            raise
-        except Exception as exc:
-            if os.environ.get("LABELLINT_DEBUG"):
-                raise
-            raise LabellintError(f"rule {rule.code} ({rule.name}) failed: {type(exc).__name__}: {exc}"
-                                 " (set LABELLINT_DEBUG=1 for the traceback)", ds.path) from None
+        active.append((rule, opts))
+    for rule, opts in active:  # rules that share work (one image pass) say what they need first
+        if rule.prepare is not None:
+            _guarded(rule, ds.path, lambda: rule.prepare(ds, opts))
+    for rule, opts in active:
+        problems = _guarded(rule, ds.path, lambda: list(rule.check(ds, opts)))
         findings.extend(to_findings(ds, rule, settings.severity[rule.code], problems))
     _dedupe_fingerprints(findings)
     locate(ds, findings)
     return rank(findings), skipped
+
+
+def _guarded(rule, path, call):
+    try:
+        return call()
+    except LabellintError:
+        raise
+    except Exception as exc:
+        if os.environ.get("LABELLINT_DEBUG"):
+            raise
+        raise LabellintError(f"rule {rule.code} ({rule.name}) failed: {type(exc).__name__}: {exc}"
+                             " (set LABELLINT_DEBUG=1 for the traceback)", path) from None
+
+
+def wants_many(settings: FileSettings) -> bool:
+    """Whether an enabled rule looks across files (the run then keeps the datasets for lint_many)."""
+    return any(rule.check_many is not None for rule in settings.rules)
+
+
+def lint_many(items: list[tuple[Dataset, FileSettings]], context: dict | None = None) -> list[Finding]:
+    """Findings of the cross-file hooks over every dataset linted in the run, each on its own file."""
+    context = context or {}
+    by_code: dict[str, tuple] = {}
+    for pos, (ds, settings) in enumerate(items):
+        for rule in settings.rules:
+            if rule.check_many is None or any(not context.get(need) for need in rule.requires):
+                continue
+            entry = by_code.setdefault(rule.code, (rule, settings, []))
+            entry[2].append(pos)
+    findings: list[Finding] = []
+    for rule, settings, positions in by_code.values():
+        if len(positions) < 2:
+            continue
+        datasets = [items[p][0] for p in positions]
+        opts = dict(settings.options[rule.code])
+        opts.update({f"_{k}": v for k, v in context.items()})
+        pairs = _guarded(rule, datasets[0].path, lambda: list(rule.check_many(datasets, opts)))
+        for pos in sorted({p for p, _ in pairs}):
+            ds, file_settings = items[positions[pos]]
+            found = to_findings(ds, rule, file_settings.severity[rule.code], [pr for p, pr in pairs if p == pos])
+            _dedupe_fingerprints(found)
+            locate(ds, found)
+            findings.extend(found)
+    return rank(findings)

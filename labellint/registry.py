@@ -4,6 +4,10 @@ A rule is a module (or any object) with ``CODE``, ``NAME``, ``SEVERITY``, ``OPTI
 a docstring with the sections below, and ``check(dataset, options)`` yielding
 :class:`labellint.findings.Problem`. Optional ``REQUIRES``: a tuple of run inputs the rule needs
 (for example ``("images",)``); without them the rule is listed as skipped, never silently absent.
+Optional hooks: ``prepare(dataset, options)``, run for every enabled rule of a file before any
+``check`` (rules that share one image pass say there what they need from it), and
+``check_many(datasets, options)``, run once over all the files linted together, yielding
+``(position in datasets, Problem)`` for problems that span files (e.g. train/val leakage).
 """
 
 from __future__ import annotations
@@ -34,6 +38,11 @@ class Rule:
     check: Callable = field(compare=False, repr=False)
     requires: tuple = ()
     origin: str = "built-in"
+    # optional hooks: prepare(ds, options) runs for every rule of a file before any check, so that
+    # rules sharing work (one image decode) can say what they need; check_many(datasets, options)
+    # yields (position, Problem) for problems that span the files linted together
+    prepare: Callable | None = field(default=None, compare=False, repr=False)
+    check_many: Callable | None = field(default=None, compare=False, repr=False)
 
     @property
     def summary(self) -> str:
@@ -75,7 +84,8 @@ def rule_from_module(obj, origin: str = "built-in") -> Rule:
     if fix not in FIX_SAFETY:
         raise RuleError(f"{name}: FIX must be one of {', '.join(FIX_SAFETY)}")
     return Rule(code, rname, severity, options, fix, obj.__doc__ or "", check,
-                tuple(getattr(obj, "REQUIRES", ())), origin)
+                tuple(getattr(obj, "REQUIRES", ())), origin,
+                getattr(obj, "prepare", None), getattr(obj, "check_many", None))
 
 
 def _builtin_modules():

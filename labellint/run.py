@@ -5,6 +5,7 @@ Everything between argument parsing (cli.py) and rendering (report/) lives here.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,11 @@ class Options:
     baseline: Path | None = None
     diff_base: str | None = None
     images: Path | None = None
+    backbone: Path | None = None  # ONNX embedding model for the LL5xx rules ($LABELLINT_BACKBONE)
+    device: str = "auto"
+    batch_size: int = 32
+    no_cache: bool = False
+    predictions: Path | None = None  # a detector's COCO results, for the LL6xx rules
 
 
 @dataclass
@@ -63,7 +69,9 @@ class Result:
         return 1 if any(f.severity >= self.fail_on for f in self.findings) else 0
 
 
-_REQUIREMENT_REASONS = {"images": "needs --images DIR"}
+_REQUIREMENT_REASONS = {"images": "needs --images DIR",
+                        "backbone": "needs --backbone MODEL.onnx (or LABELLINT_BACKBONE)",
+                        "predictions": "needs --predictions PRED.json"}
 
 
 def expand(paths) -> list[Path]:
@@ -82,12 +90,21 @@ def check(paths, opts: Options, console: Console | None = None) -> Result:
     result = Result()
     _, plugin_warnings = registry.discover()
     result.notes.extend(plugin_warnings)
-    context = {"images": opts.images}
+    context = {"images": opts.images,
+               "backbone": opts.backbone or os.environ.get("LABELLINT_BACKBONE") or None,
+               "device": opts.device, "batch_size": opts.batch_size, "no_cache": opts.no_cache,
+               "console": console}
+    if opts.predictions is not None:  # read once per run; the LL6xx rules get it as options["_predictions"]
+        from labellint.gate import predictions as predictions_mod
+
+        context["predictions"] = predictions_mod.load_cached(opts.predictions)
+    many: list = []  # (dataset, settings) kept for rules that look across files
     enabled: dict[str, object] = {}
     fail_levels = []
     files = expand(paths)
     with progress.bar(console) as bar:
         task = bar.add_task("linting", total=len(files))
+        context["progress"] = bar if progress.enabled(console) else None
         for path in files:
             relpath, root = display_path(path)
             bar.update(task, description=f"linting {relpath}")
@@ -97,7 +114,9 @@ def check(paths, opts: Options, console: Console | None = None) -> Result:
                 settings = config_mod.settings_for(cfg, rules, relpath, path, opts.select, opts.ignore,
                                                    opts.extend_select)
                 ds = load(path, relpath)
-                findings, skipped = engine.lint(ds, settings, context)
+                findings, skipped = engine.lint(ds, settings, {**context, "source": path})
+                if engine.wants_many(settings):
+                    many.append((ds, settings))
                 for code in skipped:
                     reason = next((_REQUIREMENT_REASONS.get(n, f"needs {n}") for n in rules[code].requires
                                    if not context.get(n)), "skipped")
@@ -119,6 +138,8 @@ def check(paths, opts: Options, console: Console | None = None) -> Result:
                 result.errors.append(exc.one_line())
                 result.files.append(FileOutcome(relpath, "error", exc.one_line()))
             bar.advance(task)
+        if len(many) > 1:
+            result.findings.extend(engine.lint_many(many, context))
     result.rules = [enabled[c] for c in sorted(enabled)]
     # several configs: the strictest fail-on of the linted files wins
     result.fail_on = opts.fail_on or min(fail_levels, default=Severity.ERROR)

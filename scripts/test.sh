@@ -8,5 +8,5 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,embed]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,embed,train]'
 exec .venv/bin/python -m pytest "$@"

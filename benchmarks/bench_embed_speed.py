@@ -1,0 +1,211 @@
+"""Speed of the embedding path: end-to-end crops/s, kNN at scale, warm re-lint.
+
+1. e2e: the chess train split (202 images, 2108 boxes), cache off. End-to-end crops/s (read,
+   decode, crop, preprocess, infer; decoding overlaps inference) against the backbone alone on
+   the very same batches (recorded in an uncounted first pass), in the same process,
+   alternating; the best of ``--repeat`` for each.
+2. knn: N random 512-d vectors (iid Gaussian, and clustered like real embeddings): HNSW build
+   and query time for every vector's 10 neighbours, recall@10 against exact search on a sample
+   of 200 queries, resident memory; ef is chosen by measured recall as in the rule.
+   Random iid 512-d vectors are the worst case for any graph index (every distance is nearly the
+   same); clustered vectors are what embeddings look like. Query time for all N is measured on
+   20,000 of them and scaled.
+3. warm: `labellint check` on the three chess files (LL4 + LL5) with an empty cache, then again
+   after shifting 1% of the boxes by 2 px: warm time / cold time.
+
+Usage: python benchmarks/bench_embed_speed.py [--part e2e,knn,warm] [--knn-n 1000000] [--knn-data random]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import onnxruntime
+
+    return (f"{cpu}, {len(os.sched_getaffinity(0))} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
+            f"Python {platform.python_version()}, numpy {np.__version__}, onnxruntime {onnxruntime.__version__}")
+
+
+def bench_e2e(shared: Path, repeat: int) -> dict:
+    from labellint import images
+    from labellint.coco import load
+    from labellint.embed import backbone as backbone_mod
+    from labellint.embed.embedder import Embedder
+
+    root = shared / "data" / "chess_pieces" / "train"
+    model = shared / "models" / "mobilenetv2-12-int8-embed.onnx"
+    batches: list = []
+
+    class Recording(Embedder):
+        def _infer(self, part, x):
+            if record:
+                batches.append(x)
+            super()._infer(part, x)
+
+    results = {"e2e": [], "backbone": []}
+    # run 0 records the batches (holding 66 x 19 MB costs page faults) and is not counted
+    for r in range(repeat + 1):
+        record = r == 0
+        ds = load(root / "_annotations.coco.json", "train.json")
+        opts = {"_images": root, "_backbone": str(model), "_no_cache": True, "context": 0.1,
+                "_decode_threads": int(os.environ.get("BENCH_DECODE_THREADS", "0"))}
+        images.prepare(ds, opts)
+        bb = backbone_mod.load(model)
+        emb = Recording(ds, bb, context=0.1, cache=None)
+        images.prepare(ds, opts, visitor=emb)
+        t0 = time.perf_counter()
+        images.scan(ds, opts)
+        dt = time.perf_counter() - t0
+        if record:
+            continue
+        results["e2e"].append(emb.embedded / dt)
+        crops = sum(len(b) for b in batches)
+        t0 = time.perf_counter()
+        for b in batches:
+            bb.run(b)
+        results["backbone"].append(crops / (time.perf_counter() - t0))
+        print(f"  run {r}: end-to-end {results['e2e'][-1]:.1f} crops/s, backbone alone "
+              f"{results['backbone'][-1]:.1f} crops/s on the same {len(batches)} batches", flush=True)
+    e2e, alone = max(results["e2e"]), max(results["backbone"])
+    return {"crops": crops, "batches": len(batches), "threads": bb.threads, "batch_size": bb.batch_size,
+            "e2e_crops_per_s": e2e, "backbone_crops_per_s": alone, "ratio": e2e / alone,
+            "e2e_all": results["e2e"], "backbone_all": results["backbone"]}
+
+
+def rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def bench_knn(n: int, kind: str, d: int = 512, k: int = 10, ef_max: int = 2048) -> dict:
+    from labellint.embed import knn
+
+    rng = np.random.default_rng(0)
+    if kind == "clustered":
+        centres = rng.standard_normal((max(100, n // 500), d), dtype=np.float32)
+        x = centres[rng.integers(0, len(centres), n)]
+        x += 0.7 * rng.standard_normal((n, d), dtype=np.float32)
+    else:
+        x = rng.standard_normal((n, d), dtype=np.float32)
+    x = knn.normalise(x)
+    base = rss_gib()
+    t0 = time.perf_counter()
+    index = knn.build_hnsw(x)
+    build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ef, sample_recall = knn.tune_ef(index, x, k + 1, target_recall=0.95, ef_max=ef_max)
+    tune = time.perf_counter() - t0
+    q = rng.choice(n, size=200, replace=False)
+    truth = np.argpartition(-(x[q] @ x.T), k, axis=1)[:, : k + 1]
+    index.set_ef(ef)
+    labels, _ = index.knn_query(x[q], k=k + 1)
+    recall = float(np.mean([len(set(a) & set(b)) / (k + 1) for a, b in zip(labels.tolist(), truth.tolist())]))
+    sample = x[rng.choice(n, size=min(n, 20000), replace=False)]
+    t0 = time.perf_counter()
+    index.knn_query(sample, k=k + 1)
+    query = (time.perf_counter() - t0) * n / len(sample)  # every vector's neighbours, from a 20k sample
+    return {"n": n, "d": d, "data": kind, "M": knn.HNSW_M, "ef_construction": knn.HNSW_EF_CONSTRUCTION, "ef": ef,
+            "recall_at_10": recall, "build_s": build, "ef_tuning_s": tune, "query_all_s_estimated": query,
+            "peak_rss_gib": rss_gib(), "rss_growth_gib": rss_gib() - base}
+
+
+def bench_warm(shared: Path) -> dict:
+    root = shared / "data" / "chess_pieces"
+    model = shared / "models" / "mobilenetv2-12-int8-embed.onnx"
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        files = []
+        for split in ("train", "valid", "test"):
+            doc = json.loads((root / split / "_annotations.coco.json").read_text())
+            for im in doc["images"]:
+                im["file_name"] = f"{split}/{im['file_name']}"
+            path = tmp / f"{split}.json"
+            path.write_text(json.dumps(doc))
+            files.append(path)
+        env = {**os.environ, "LABELLINT_CACHE_DIR": str(tmp / "cache"), "LABELLINT_NO_PROGRESS": "1"}
+        cmd = [sys.executable, "-m", "labellint", "check", *map(str, files), "--images", str(root),
+               "--backbone", str(model), "--select", "LL4,LL5", "-f", "json", "--exit-zero"]
+
+        def run():
+            t0 = time.perf_counter()
+            out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+            return time.perf_counter() - t0, json.loads(out.stdout)
+
+        cold, r1 = run()
+        rng = np.random.default_rng(0)
+        total = changed = 0
+        for path in files:
+            doc = json.loads(path.read_text())
+            total += len(doc["annotations"])
+            for a in doc["annotations"]:
+                if rng.random() < 0.01:
+                    a["bbox"][0] += 2
+                    changed += 1
+            path.write_text(json.dumps(doc))
+        warm, r2 = run()
+        unchanged, _ = run()
+        shutil.rmtree(tmp / "cache")
+    return {"cold_s": cold, "warm_after_edit_s": warm, "warm_unchanged_s": unchanged, "ratio": warm / cold,
+            "boxes": total, "boxes_changed": changed, "findings_cold": len(r1["findings"]),
+            "findings_warm": len(r2["findings"])}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shared", type=Path, default=Path(os.environ.get("LABELLINT_SHARED", REPO.parent / "shared")))
+    ap.add_argument("--part", default="e2e,knn,warm")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--knn-n", type=int, default=1_000_000)
+    ap.add_argument("--knn-data", default="random,clustered")
+    args = ap.parse_args(argv)
+    parts = set(args.part.split(","))
+    print(f"machine: {machine()}", flush=True)
+    out = {}
+    if "e2e" in parts:
+        r = out["e2e"] = bench_e2e(args.shared, args.repeat)
+        print(f"e2e: {r['crops']} crops in {r['batches']} batches of {r['batch_size']}, onnxruntime threads "
+              f"{r['threads']}: end-to-end {r['e2e_crops_per_s']:.1f} crops/s, backbone alone "
+              f"{r['backbone_crops_per_s']:.1f} crops/s, ratio {r['ratio']:.2f}", flush=True)
+    if "knn" in parts:
+        out["knn"] = []
+        for kind in args.knn_data.split(","):
+            r = bench_knn(args.knn_n, kind)
+            out["knn"].append(r)
+            print(f"knn {kind} n={r['n']} d={r['d']} M={r['M']} efC={r['ef_construction']}: build {r['build_s']:.1f} s, "
+                  f"ef {r['ef']} (tuning {r['ef_tuning_s']:.1f} s), recall@10 {r['recall_at_10']:.3f}, "
+                  f"query all (from a 20k sample) {r['query_all_s_estimated']:.1f} s, peak RSS {r['peak_rss_gib']:.2f} GiB", flush=True)
+    if "warm" in parts:
+        r = out["warm"] = bench_warm(args.shared)
+        print(f"warm: cold {r['cold_s']:.1f} s, after changing {r['boxes_changed']} of {r['boxes']} boxes "
+              f"{r['warm_after_edit_s']:.1f} s (ratio {r['ratio']:.3f}), unchanged {r['warm_unchanged_s']:.1f} s",
+              flush=True)
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Cut, embed and cache the crops of one Dataset during its single image pass."""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import time
+
+import numpy as np
+
+from labellint import images
+from labellint.coco import MISSING_ID
+from labellint.embed import crops
+from labellint.embed.cache import box_key
+
+
+def embeddable(ds) -> np.ndarray:
+    """Annotation rows that can be cropped: known image, finite positive box, an id, not crowd."""
+    bbox = ds.annotations.bbox
+    with np.errstate(invalid="ignore"):
+        ok = (ds.ann_image_row >= 0) & np.isfinite(bbox).all(axis=1) & (bbox[:, 2] > 0) & (bbox[:, 3] > 0)
+    ok &= ds.annotations.id != MISSING_ID
+    ok &= ds.annotations.iscrowd != 1
+    ids = ds.annotations.id
+    uniq, counts = np.unique(ids, return_counts=True)
+    ok &= ~np.isin(ids, uniq[counts > 1])  # an id held by two annotations cannot key an embedding
+    return np.flatnonzero(ok)
+
+
+class Embedder(images.Visitor):
+    def __init__(self, ds, backbone, context: float = 0.1, cache=None, progress=None):
+        self.ds = ds
+        self.backbone = backbone
+        self.context = float(context)
+        self.cache = cache
+        self.progress = progress
+        self.norm = crops.Normaliser(backbone.pre)
+        settings = f"{backbone.space}\0context={self.context:.6g}\0crop=square-pad-mean-v1"
+        self.space = hashlib.sha256(settings.encode()).hexdigest()[:24]
+        rows = embeddable(ds)
+        self.by_image: dict[int, list[int]] = {}
+        for ann, img in zip(rows.tolist(), ds.ann_image_row[rows].tolist()):
+            self.by_image.setdefault(img, []).append(ann)
+        self.vectors: dict[int, np.ndarray] = {}  # annotation id -> embedding (never list position)
+        self.row_of_id = {int(ds.annotations.id[r]): int(r) for r in rows.tolist()}
+        self._missing: dict[int, list[int]] = {}
+        self._stored: dict[int, dict] = {}  # image row -> {box key: vector} already cached
+        self._paths: dict[int, object] = {}
+        self._remaining: dict[int, int] = {}
+        self._batch: list[tuple[int, int, np.ndarray]] = []
+        self._lock = threading.Lock()
+        # the backbone runs in its own thread, fed batches through a short queue, so that it never
+        # waits for the decode threads and they never wait for it (onnxruntime releases the GIL)
+        self._queue: queue.Queue = queue.Queue(maxsize=3)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._writes: list = []  # cache writes (fsync'd) run beside the backbone, not in its way
+        self._writer = None
+        self.embedded = 0  # crops that went through the backbone
+        self.cached = 0  # crops read from the cache
+        self.infer_seconds = 0.0
+        self._task = None
+        self._started = None
+
+    # -- images.Visitor ----------------------------------------------------------------------
+    def wants_pixels(self, row, info) -> bool:
+        anns = self.by_image.get(row)
+        if not anns:
+            return False
+        with self._lock:
+            if row in self._missing:
+                return bool(self._missing[row])
+        exif = images.exif_applies(info, self.ds.images.width[row], self.ds.images.height[row])
+        stored: dict = {}
+        if self.cache is not None and info.digest:
+            path = self.cache.embed_path(self.space, info.digest, f"o{info.orientation if exif else 1}")
+            stored = self.cache.get_embeddings(path, self.backbone.dim)
+            self._paths[row] = path
+        missing = []
+        hits = {}
+        for ann in anns:
+            vec = stored.get(box_key(self.ds.annotations.bbox[ann]))
+            if vec is None:
+                missing.append(ann)
+            else:
+                hits[ann] = vec
+        with self._lock:
+            self.vectors.update((int(self.ds.annotations.id[a]), v) for a, v in hits.items())
+            self.cached += len(hits)
+            self._stored[row] = {box_key(self.ds.annotations.bbox[a]): v for a, v in hits.items()}
+            self._missing[row] = missing
+        return bool(missing)
+
+    def cut(self, row, rgb, info, exif_applied):
+        """Crops of the boxes not in the cache, already normalised (runs in a decode thread)."""
+        boxes = []
+        for ann in self._missing.get(row, ()):
+            arr = crops.cut(rgb, self.ds.annotations.bbox[ann], self.backbone.pre.size, self.context, self.norm.fill)
+            if arr is not None:
+                boxes.append((ann, arr))
+        if not boxes:
+            return []
+        x = self.norm(np.stack([arr for _, arr in boxes]))
+        return [(ann, x[i]) for i, (ann, _) in enumerate(boxes)]
+
+    def take(self, row, payload) -> None:
+        if not payload:
+            return
+        self._remaining[row] = len(payload)
+        self._batch.extend((row, ann, arr) for ann, arr in payload)
+        while len(self._batch) >= self.backbone.batch_size:
+            self._submit(self.backbone.batch_size)
+
+    def finish(self) -> None:
+        while self._batch:
+            self._submit(self.backbone.batch_size)
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        if self._writer is not None:
+            for fut in self._writes:
+                fut.result()
+            self._writer.shutdown()
+            self._writer, self._writes = None, []
+        if self.progress is not None and self._task is not None:
+            self.progress.remove_task(self._task)
+            self._task = None
+        if self._error is not None:
+            raise self._error
+
+    # -- batches ------------------------------------------------------------------------------
+    def _submit(self, n: int) -> None:
+        part, self._batch = self._batch[:n], self._batch[n:]
+        x = np.stack([arr for _, _, arr in part])
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._infer_loop, name="labellint-backbone", daemon=True)
+            self._thread.start()
+        while self._error is None:
+            try:
+                self._queue.put(([(row, ann) for row, ann, _ in part], x), timeout=0.5)
+                return
+            except queue.Full:
+                continue
+        raise self._error
+
+    def _infer_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is not None:
+                continue
+            try:
+                self._infer(*item)
+            except BaseException as exc:  # reported by finish() in the calling thread
+                self._error = exc
+
+    def _infer(self, part, x) -> None:
+        t0 = time.perf_counter()
+        if self._started is None:
+            self._started = t0
+        y = self.backbone.run(x)
+        self.infer_seconds += time.perf_counter() - t0
+        self.embedded += len(part)
+        for (row, ann), vec in zip(part, y):
+            self.vectors[int(self.ds.annotations.id[ann])] = vec
+            self._stored.setdefault(row, {})[box_key(self.ds.annotations.bbox[ann])] = vec
+            self._remaining[row] -= 1
+            if self._remaining[row] == 0 and self.cache is not None and row in self._paths:
+                if self._writer is None:
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    self._writer = ThreadPoolExecutor(1, thread_name_prefix="labellint-cache")
+                self._writes.append(self._writer.submit(self.cache.put_embeddings, self._paths[row],
+                                                        dict(self._stored[row]), self.backbone.dim))
+        if self.progress is not None:
+            if self._task is None:
+                self._task = self.progress.add_task("embedding crops", total=None)
+            rate = self.embedded / max(1e-9, time.perf_counter() - self._started)
+            self.progress.update(self._task, advance=len(part), description=f"embedding crops ({rate:.0f}/s)")
+
+    # -- results ------------------------------------------------------------------------------
+    def result(self):
+        """(annotation rows, annotation ids, (n, dim) float32 embeddings), in annotation order."""
+        ids = sorted(self.vectors, key=self.row_of_id.__getitem__)
+        rows = np.array([self.row_of_id[i] for i in ids], dtype=np.int64)
+        mat = np.stack([self.vectors[i] for i in ids]) if ids else np.zeros((0, self.backbone.dim), np.float32)
+        return rows, np.array(ids, dtype=np.int64), mat.astype(np.float32, copy=False)

@@ -1,0 +1,271 @@
+"""Model-based label-issue scores (ObjectLab) shared by the LL6xx rules.
+
+The method follows ObjectLab (Tkachenko et al., 2023) as cleanlab's ``object_detection`` module
+implements it; this is a vectorised re-implementation, cleanlab is not needed at run time.
+
+* similarity(label, prediction) = alpha * IoU + (1 - alpha) * exp(-distance of the centres * 0.1)
+* **overlooked** (one score per confident prediction, confidence >= ``min_confidence``, that
+  overlaps no label at all): the best similarity to a label of its class in the image; when the
+  image has no label of that class, ``min_similarity * (1 - confidence)``.
+* **badly located** (one score per label): the best similarity to a prediction of the label's
+  class with confidence > ``min_confidence`` that overlaps it; 1 when there is none.
+* **swapped** (one score per label): ``max(min_similarity, 1 - best similarity)`` over the
+  predictions of *other* classes with confidence > ``min_confidence``; 1 when there is none;
+  ``min_similarity`` when another label of another class sits on the same box (IoU >= 0.95).
+
+``min_similarity`` is the smallest non-zero similarity in the dataset. Lower scores are worse.
+A box is an issue when its score is at most ``threshold_scale`` times the AP (IoU 0.50:0.95) of
+the predictions for its class, measured against the labels themselves: a class the model
+predicts well earns a higher threshold. ObjectLab's constants give ``0.25 * 0.8 = 0.2``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from labellint.errors import LabellintError
+
+EUC_FACTOR = 0.1
+LABEL_OVERLAP = 0.95
+
+
+@dataclass
+class Image:
+    """Labels and predictions of one image, and their pairwise IoU and similarity."""
+
+    row: int
+    labels: np.ndarray  # annotation rows
+    label_cls: np.ndarray  # category rows
+    preds: np.ndarray  # prediction rows
+    pred_cls: np.ndarray  # category rows
+    iou: np.ndarray  # (labels, preds)
+    sim: np.ndarray  # (labels, preds)
+    label_xyxy: np.ndarray  # (labels, 4)
+
+
+@dataclass
+class Prepared:
+    images: list
+    min_similarity: float
+    class_ap: np.ndarray  # by category row; nan where the class has no label
+    pred_box: np.ndarray  # (n, 4) x, y, w, h of every prediction row
+    pred_score: np.ndarray
+    pred_cls: np.ndarray  # category row of every prediction, -1 where unknown
+
+
+def _xyxy(b: np.ndarray) -> np.ndarray:
+    return np.stack([b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]], axis=1)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of xyxy boxes, (len(a), len(b))."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(rb - lt, 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.clip(area_a[:, None] + area_b[None, :] - inter, 1e-6, None)
+
+
+def similarity(a: np.ndarray, b: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    iou = iou_matrix(a, b)
+    ca = np.stack([(a[:, 0] + a[:, 2]) / 2, (a[:, 1] + a[:, 3]) / 2], axis=1)
+    cb = np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], axis=1)
+    dist = np.linalg.norm(ca[:, None, :] - cb[None, :, :], axis=2) if len(a) and len(b) else np.zeros(iou.shape)
+    return iou, alpha * iou + (1 - alpha) * np.exp(-dist * EUC_FACTOR)
+
+
+def _rows(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    if len(ids) == 0:
+        return np.full(len(wanted), -1, np.int64)
+    order = np.argsort(ids, kind="stable")
+    pos = np.minimum(np.searchsorted(ids[order], wanted), len(ids) - 1)
+    return np.where(ids[order][pos] == wanted, order[pos], -1)
+
+
+def _valid_labels(ds) -> np.ndarray:
+    a = ds.annotations
+    box = a.bbox
+    ok = (ds.ann_image_row >= 0) & (ds.ann_category_row >= 0) & np.isfinite(box).all(axis=1)
+    with np.errstate(invalid="ignore"):
+        ok &= (box[:, 2] > 0) & (box[:, 3] > 0)
+    crowd = a.iscrowd == 1
+    return np.flatnonzero(ok & ~crowd)
+
+
+def prepare(ds, predictions, alpha: float) -> Prepared:
+    """Everything the three rules share, computed once per dataset, predictions file and alpha."""
+    key = (id(ds), round(float(alpha), 9))
+    cached = predictions.cache.get(key)
+    if cached is not None and cached[0] is ds:
+        return cached[1]
+    prepared = _prepare(ds, predictions, alpha)
+    for old in [k for k, (other, _) in predictions.cache.items() if other is not ds]:
+        del predictions.cache[old]  # the run moved on to another file: keep one dataset's work only
+    predictions.cache[key] = (ds, prepared)
+    return prepared
+
+
+def _prepare(ds, predictions, alpha: float) -> Prepared:
+    labels = _valid_labels(ds)
+    img_of_label = ds.ann_image_row[labels]
+    pred_img = _rows(ds.images.id, predictions.image_id)
+    pred_cls = _rows(ds.categories.id, predictions.category_id)
+    usable = (pred_img >= 0) & (pred_cls >= 0) & np.isfinite(predictions.bbox).all(axis=1)
+    if len(ds.images) and len(predictions) and not (pred_img >= 0).any():
+        raise LabellintError(f"the predictions ({predictions.path}) are on none of this file's images: "
+                             "give the predictions made on this file (matched by image_id)")
+    preds = np.flatnonzero(usable)
+    label_xyxy = _xyxy(ds.annotations.bbox[labels]) if len(labels) else np.zeros((0, 4))
+    pred_xyxy = _xyxy(predictions.bbox[preds]) if len(preds) else np.zeros((0, 4))
+    order_l = np.argsort(img_of_label, kind="stable")
+    order_p = np.argsort(pred_img[preds], kind="stable")
+    images = []
+    min_sim = 1.0
+    img_l, img_p = img_of_label[order_l], pred_img[preds][order_p]
+    for row in np.union1d(img_l, img_p).tolist():
+        ls = order_l[np.searchsorted(img_l, row, "left"):np.searchsorted(img_l, row, "right")]
+        ps = order_p[np.searchsorted(img_p, row, "left"):np.searchsorted(img_p, row, "right")]
+        iou, sim = similarity(label_xyxy[ls], pred_xyxy[ps], alpha)
+        nz = sim[sim > 0]
+        if nz.size:
+            min_sim = min(min_sim, float(nz.min()))
+        images.append(Image(row, labels[ls], ds.ann_category_row[labels[ls]], preds[ps], pred_cls[preds[ps]], iou,
+                            sim, label_xyxy[ls]))
+    return Prepared(images, min_sim, class_ap(ds, labels, predictions, preds, pred_cls), predictions.bbox,
+                    predictions.score, pred_cls)
+
+
+def class_ap(ds, labels, predictions, preds, pred_cls) -> np.ndarray:
+    """AP (IoU 0.50:0.95) of the predictions for each category row, against the file's own labels."""
+    n_cat = len(ds.categories)
+    out = np.full(n_cat, np.nan)
+    if len(labels) == 0:
+        return out
+    cat_ids = ds.categories.id
+    images = [{"id": int(i), "width": float(w) if np.isfinite(w) else 0.0, "height": float(h) if np.isfinite(h) else 0.0}
+              for i, w, h in zip(ds.images.id.tolist(), ds.images.width.tolist(), ds.images.height.tolist())
+              if i != np.iinfo(np.int64).min]
+    categories = [{"id": int(c), "name": str(k)} for k, c in enumerate(cat_ids.tolist())]
+    boxes = ds.annotations.bbox[labels]
+    gt_img = ds.images.id[ds.ann_image_row[labels]]
+    gt_cat = cat_ids[ds.ann_category_row[labels]]
+    det = np.column_stack([predictions.image_id[preds].astype(np.float64), predictions.bbox[preds],
+                           predictions.score[preds], predictions.category_id[preds].astype(np.float64)])
+    try:
+        import hotcoco
+
+        gt = hotcoco.COCO.from_arrays(images, categories, gt_img, gt_cat, boxes,
+                                      ids=np.arange(1, len(labels) + 1), area=boxes[:, 2] * boxes[:, 3],
+                                      iscrowd=np.zeros(len(labels), np.int64))
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            dt = gt.load_res(det) if len(det) else gt.load_res([])
+            ev = hotcoco.COCOeval(gt, dt, "bbox")
+            ev.evaluate()
+            ev.accumulate()
+        precision, ev_cats = np.asarray(ev.eval["precision"]), list(ev.params.cat_ids)
+    except ImportError:  # the reference implementation, slower
+        precision, ev_cats = _pycocotools_precision(images, categories, gt_img, gt_cat, boxes, det)
+    for k, cid in enumerate(ev_cats):
+        p = precision[:, :, k, 0, -1]
+        if (p > -1).any():
+            row = int(np.flatnonzero(cat_ids == cid)[0])
+            out[row] = float(p[p > -1].mean())
+    return out
+
+
+def _pycocotools_precision(images, categories, gt_img, gt_cat, boxes, det):
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    anns = [{"id": k + 1, "image_id": int(i), "category_id": int(c), "bbox": [float(v) for v in b],
+             "area": float(b[2] * b[3]), "iscrowd": 0} for k, (i, c, b) in enumerate(zip(gt_img, gt_cat, boxes))]
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = {"images": images, "categories": categories, "annotations": anns}
+        gt.createIndex()
+        if len(det):
+            dt = gt.loadRes(det)
+        else:
+            dt = COCO()
+            dt.dataset = {"images": images, "categories": categories, "annotations": []}
+            dt.createIndex()
+        ev = COCOeval(gt, dt, "bbox")
+        ev.evaluate()
+        ev.accumulate()
+    return np.asarray(ev.eval["precision"]), list(ev.params.catIds)
+
+
+def threshold(prepared: Prepared, cls_row: int, scale: float) -> float:
+    ap = prepared.class_ap[cls_row] if 0 <= cls_row < len(prepared.class_ap) else np.nan
+    return float(scale * (0.0 if not np.isfinite(ap) else ap))
+
+
+# -- the three scores -------------------------------------------------------------------------------
+def overlooked(prepared: Prepared, min_confidence: float):
+    """(image row, prediction row, score) for confident predictions that overlap no label."""
+    score = prepared.pred_score
+    for im in prepared.images:
+        if len(im.preds) == 0:
+            continue
+        touches = (im.iou > 0).any(axis=0) if len(im.labels) else np.zeros(len(im.preds), bool)
+        for j in np.flatnonzero((score[im.preds] >= min_confidence) & ~touches).tolist():
+            same = im.label_cls == im.pred_cls[j]
+            if same.any():
+                s = float(im.sim[same, j].max())
+            else:
+                s = prepared.min_similarity * (1 - float(score[im.preds[j]]))
+            yield im.row, int(im.preds[j]), s
+
+
+def badly_located(prepared: Prepared, min_confidence: float):
+    """(annotation row, best prediction row, score) for labels with an overlapping same-class prediction."""
+    score = prepared.pred_score
+    for im in prepared.images:
+        if len(im.labels) == 0 or len(im.preds) == 0:
+            continue
+        conf = score[im.preds] > min_confidence
+        for i in range(len(im.labels)):
+            cand = (im.pred_cls == im.label_cls[i]) & conf & (im.iou[i] > 0)
+            if not cand.any():
+                continue
+            j = int(np.flatnonzero(cand)[np.argmax(im.sim[i, cand])])
+            yield int(im.labels[i]), int(im.preds[j]), float(im.sim[i, j])
+
+
+def swapped(prepared: Prepared, min_confidence: float, overlapping_label_check: bool = True):
+    """(annotation row, best other-class prediction row or -1, score) for labels that may carry the wrong class."""
+    score = prepared.pred_score
+    for im in prepared.images:
+        if len(im.labels) == 0:
+            continue
+        clash = np.zeros(len(im.labels), bool)
+        if overlapping_label_check and len(im.labels) > 1:
+            ll = iou_matrix(im.label_xyxy, im.label_xyxy)
+            np.fill_diagonal(ll, 0)
+            clash = ((ll >= LABEL_OVERLAP) & (im.label_cls[:, None] != im.label_cls[None, :])).any(axis=1)
+        conf = score[im.preds] > min_confidence if len(im.preds) else np.zeros(0, bool)
+        for i in range(len(im.labels)):
+            if clash[i]:
+                yield int(im.labels[i]), -1, prepared.min_similarity
+                continue
+            cand = (im.pred_cls != im.label_cls[i]) & conf
+            if not cand.any():
+                continue
+            j = int(np.flatnonzero(cand)[np.argmax(im.sim[i, cand])])
+            yield int(im.labels[i]), int(im.preds[j]), max(prepared.min_similarity, 1 - float(im.sim[i, j]))
+
+
+def box_text(b) -> str:
+    return "[" + ", ".join(f"{float(v):.4g}" for v in b) + "]"

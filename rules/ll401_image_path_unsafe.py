@@ -1,0 +1,49 @@
+"""Image file names that would be read from outside the image root.
+
+## What it does
+Reports images whose `file_name` is absolute (`/etc/passwd`, `C:/x.jpg`), climbs out with `..`,
+or resolves outside the `--images` root through a symlink. Such files are never opened.
+
+## Why it matters
+A dataset is often linted in CI on files that anyone can send in a pull request. A crafted
+`file_name` must not make the linter (or a training job that trusts the same field) read
+arbitrary files of the machine. Absolute paths also break as soon as the data moves.
+
+## Example
+With `--images data/images`, a file name that climbs out of the root is refused:
+```json bad
+{"images": [{"id": 1, "file_name": "../../secrets/key.jpg", "width": 64, "height": 48}],
+ "annotations": [], "categories": [{"id": 1, "name": "cat"}]}
+```
+A path relative to the root is read:
+```json good
+{"images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48}],
+ "annotations": [], "categories": [{"id": 1, "name": "cat"}]}
+```
+
+## Options
+None.
+
+## Fix
+None: move the file under the image root and make `file_name` relative to it.
+"""
+
+from labellint import images
+from labellint.findings import Problem
+
+CODE = "LL401"
+NAME = "image-path-unsafe"
+SEVERITY = "error"
+OPTIONS: dict = {}
+FIX = "none"
+REQUIRES = ("images",)
+
+
+def prepare(ds, options):
+    images.prepare(ds, options)
+
+
+def check(ds, options):
+    for row, info in enumerate(images.scan(ds, options)):
+        if info.status == images.UNSAFE:
+            yield Problem(f"refused: {info.message}", image=row)

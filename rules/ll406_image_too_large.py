@@ -1,0 +1,50 @@
+"""Images over the pixel limit (a decompression bomb, or a picture too big to train on).
+
+## What it does
+Reads each image's header and refuses to decompress it when width x height is over
+`max_pixels`. PIL's own limit is set to the same value for the pass, and its warning and
+error are caught and reported here.
+
+## Why it matters
+A few kilobytes of PNG or GIF can claim 50,000 x 50,000 pixels and take gigabytes of memory to
+decode: a denial of service against CI or a training job. Even honest giant scans waste a data
+loader's time and are usually meant to be tiled.
+
+## Example
+`bomb.png`, 120 KB on disk, has a header of 40000x40000 (1.6 billion pixels):
+```json bad
+{"images": [{"id": 1, "file_name": "bomb.png", "width": 40000, "height": 40000}],
+ "annotations": [], "categories": [{"id": 1, "name": "cat"}]}
+```
+```json good
+{"images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48}],
+ "annotations": [], "categories": [{"id": 1, "name": "cat"}]}
+```
+
+## Options
+- `max_pixels` (int, default 268435456, i.e. 16384 x 16384): the largest picture decoded.
+
+## Fix
+None: downscale or tile the picture (and its boxes), or raise `max_pixels` for trusted data.
+"""
+
+from labellint import images
+from labellint.findings import Problem
+
+CODE = "LL406"
+NAME = "image-too-large"
+SEVERITY = "error"
+OPTIONS = {"max_pixels": images.DEFAULT_MAX_PIXELS}
+FIX = "none"
+REQUIRES = ("images",)
+
+
+def prepare(ds, options):
+    images.prepare(ds, options, max_pixels=options["max_pixels"])
+
+
+def check(ds, options):
+    images.prepare(ds, options, max_pixels=options["max_pixels"])
+    for row, info in enumerate(images.scan(ds, options)):
+        if info.status == images.TOO_LARGE:
+            yield Problem(f"image '{ds.images.file_name[row]}' not decoded: {info.message}", image=row)

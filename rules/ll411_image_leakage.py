@@ -1,0 +1,98 @@
+"""The same picture in two of the files linted together (train/validation leakage).
+
+## What it does
+When several COCO files are linted in one run (say `train.json val.json test.json`), reports
+each image of a later file whose bytes, or whose perceptual hash within `max_distance` bits,
+match an image of an earlier file (the same picture re-encoded, resized or recoloured; the
+thumbnail check of LL410 keeps apart photos of one scene in which something moved). The finding sits on the later file's entry and names the
+earlier one.
+
+## Why it matters
+A validation or test picture that was also trained on measures memory, not generalisation:
+the score goes up and means less. Near-duplicates (consecutive video frames, re-encodes) leak
+the same way.
+
+## Example
+`labellint check train.json val.json --images data/`, where `train.json` lists `a.jpg`
+and `val.json` lists `a_again.jpg`, the same picture re-encoded. Reported on `val.json`:
+```json bad
+{"images": [{"id": 1, "file_name": "a_again.jpg", "width": 64, "height": 48}],
+ "annotations": [], "categories": [{"id": 1, "name": "cat"}]}
+```
+With a picture that `train.json` does not hold:
+```json good
+{"images": [{"id": 1, "file_name": "b.jpg", "width": 64, "height": 48}],
+ "annotations": [], "categories": [{"id": 1, "name": "cat"}]}
+```
+
+## Options
+- `max_distance` (int, default 4): perceptual-hash bits that may differ; -1 for identical bytes
+  only.
+
+## Fix
+Unsafe: remove the image (and its boxes) from one of the files, usually the later split.
+"""
+
+import numpy as np
+
+from labellint import images
+from labellint.findings import Problem, Severity
+
+CODE = "LL411"
+NAME = "image-leakage"
+SEVERITY = "error"
+OPTIONS = {"max_distance": 4}
+FIX = "unsafe"
+REQUIRES = ("images",)
+
+
+def prepare(ds, options):
+    images.prepare(ds, options)
+
+
+def check(ds, options):
+    images.scan(ds, options)  # one file alone cannot leak; the pass is shared with check_many
+    return iter(())
+
+
+def check_many(datasets, options):
+    """(dataset position, Problem) for images of a later file also present in an earlier one."""
+    max_distance = int(options["max_distance"])
+    entries = []  # (file position, image row, info) of every hashed image
+    for pos, ds in enumerate(datasets):
+        entries.extend((pos, row, info) for row, info in enumerate(images.scanned(ds) or [])
+                       if info.digest is not None)
+    best: dict[tuple[int, int], tuple] = {}  # later (pos, row) -> (distance, earlier (pos, row))
+
+    def offer(a, b, dist):
+        (pa, ra), (pb, rb) = a, b
+        if pa == pb:
+            return
+        early, late = (a, b) if pa < pb else (b, a)
+        if late not in best or dist < best[late][0]:
+            best[late] = (dist, early)
+
+    first_by_digest: dict[str, tuple[int, int]] = {}
+    for pos, row, info in entries:
+        first = first_by_digest.setdefault(info.digest, (pos, row))
+        if first != (pos, row):
+            offer(first, (pos, row), -1)
+    hashed = [(pos, row, info) for pos, row, info in entries if info.phash is not None]
+    if max_distance >= 0 and len(hashed) > 1:
+        for i, j, dist in images.near_pairs(np.array([h.phash for _, _, h in hashed], np.uint64), max_distance):
+            if hashed[i][0] != hashed[j][0] and images.same_picture(hashed[i][2], hashed[j][2]):
+                offer(hashed[i][:2], hashed[j][:2], dist)
+    for (pos, row), (dist, early) in sorted(best.items()):
+        if dist < 0:
+            yield pos, _problem(datasets, pos, row, early, "identical bytes", 1.0, Severity.ERROR)
+        else:
+            yield pos, _problem(datasets, pos, row, early, f"perceptual hash {dist} of 64 bits apart",
+                                0.9 - dist / 100, Severity.WARNING)
+
+
+def _problem(datasets, pos, row, other, how, score, severity):
+    opos, orow = other
+    ods = datasets[opos]
+    return Problem(f"image '{datasets[pos].images.file_name[row]}' is also in {ods.path} as /images/{orow} "
+                   f"('{ods.images.file_name[orow]}', id {int(ods.images.id[orow])}): {how}",
+                   image=row, score=score, severity=severity)

@@ -1,0 +1,100 @@
+"""Boxes whose class disagrees with the classes of the most similar crops in the dataset.
+
+## What it does
+Crops every box with some context (padded to a square, never centre-cropped), embeds the crops
+with the `--backbone` ONNX model, and finds each crop's `k` nearest neighbours by cosine
+similarity. The neighbours' classes, weighted by similarity, give leave-one-out class
+probabilities; confident learning (a per-class threshold: the mean probability that members of
+the class get for it, a calibrated joint of given and likely classes, pruned by noise rate)
+then decides which given classes are wrong. This is cleanlab Datalab's recipe for
+classification, applied to box crops; a box that none of its neighbours supports is flagged
+even when the joint's estimated count for its pair of classes ran out. The suggestion is the
+most probable other class; the score is 1 - p(given class).
+
+Classes with fewer than `min_class_support` boxes are too small to judge: they get one info
+finding each, and their boxes are neither flagged nor counted as votes. Crowd boxes, boxes of
+unknown or unreadable images, and annotations whose id is missing or duplicated are skipped.
+
+## Why it matters
+Swapped classes (a white king labelled white queen, a car labelled truck) are the label error
+that a detector learns most directly from, and the hardest to find by reading the JSON: every
+field is valid. Neighbours in a good embedding space point to them, ranked by confidence.
+
+## Example
+Among many crops of pawns and knights, a knight labelled `pawn` (annotation 3) whose nearest
+crops are knights is reported with the suggestion `knight` and a score near 0.9 (a real example
+needs dozens of boxes; these show the shape):
+```json bad
+{"images": [{"id": 1, "file_name": "board.jpg", "width": 640, "height": 480}],
+ "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 40, 60]},
+                 {"id": 2, "image_id": 1, "category_id": 2, "bbox": [100, 10, 40, 60]},
+                 {"id": 3, "image_id": 1, "category_id": 1, "bbox": [200, 10, 40, 60]}],
+ "categories": [{"id": 1, "name": "pawn"}, {"id": 2, "name": "knight"}]}
+```
+```json good
+{"images": [{"id": 1, "file_name": "board.jpg", "width": 640, "height": 480}],
+ "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 40, 60]},
+                 {"id": 2, "image_id": 1, "category_id": 2, "bbox": [100, 10, 40, 60]},
+                 {"id": 3, "image_id": 1, "category_id": 2, "bbox": [200, 10, 40, 60]}],
+ "categories": [{"id": 1, "name": "pawn"}, {"id": 2, "name": "knight"}]}
+```
+
+## Options
+- `k` (int, default 10): neighbours per crop.
+- `exclude_same_image` (bool, default false): ignore neighbours from the same picture (for
+  sets where one picture holds many copies of one object, or near-duplicate boxes).
+- `min_class_support` (int, default 10): smaller classes are reported as too small to judge.
+- `context` (float, default 0.1): context added on each side, as a fraction of the box's
+  longer side, before padding to a square.
+
+## Fix
+Unsafe: set the suggested class after looking at the crop; the score is a ranking, not a proof.
+"""
+
+import numpy as np
+
+from labellint.findings import Problem, Severity
+
+CODE = "LL501"
+NAME = "class-inconsistent-with-neighbours"
+SEVERITY = "warning"
+OPTIONS = {"k": 10, "exclude_same_image": False, "min_class_support": 10, "context": 0.1}
+FIX = "unsafe"
+REQUIRES = ("images", "backbone")
+
+
+def prepare(ds, options):
+    from labellint import embed  # onnxruntime and hnswlib load only when the rule runs
+
+    embed.request(ds, options)
+
+
+def check(ds, options):
+    from labellint import embed
+    from labellint.embed import consistency, knn
+
+    k = int(options["k"])
+    _, rows, _, vectors = embed.embeddings(ds, options)
+    classes = ds.ann_category_row[rows] if len(rows) else np.zeros(0, np.int64)
+    n_classes = len(ds.categories)
+    support = np.bincount(classes[classes >= 0], minlength=n_classes)
+    min_support = int(options["min_class_support"])
+    for c in np.flatnonzero((support > 0) & (support < min_support)).tolist():
+        count = int(support[c])
+        yield Problem(f"class '{ds.category_name(c)}' has {count} embedded box{'es' * (count != 1)}, fewer than min_class_support={min_support}: "
+                      "too few to judge by neighbours", category=c, severity=Severity.INFO, score=0.0,
+                      key="too-small")
+    if len(rows) < 3 or (support >= min_support).sum() < 2:
+        return
+    groups = ds.ann_image_row[rows] if options["exclude_same_image"] else None
+    nb = knn.neighbours(vectors, k, groups)
+    verdict = consistency.judge(nb.index, nb.similarity, classes, n_classes, min_support=min_support)
+    for i in np.flatnonzero(verdict.flagged).tolist():
+        given, sugg = int(verdict.given[i]), int(verdict.suggested[i])
+        carried = int(verdict.votes[i, sugg])
+        judged = int((nb.index[i] >= 0).sum())
+        yield Problem(
+            f"labelled '{ds.category_name(given)}' but {carried} of its {judged} nearest crops are "
+            f"'{ds.category_name(sugg)}' (p={verdict.probs[i, sugg]:.2f} vs {verdict.probs[i, given]:.2f} "
+            f"for '{ds.category_name(given)}')",
+            annotation=int(rows[i]), score=float(verdict.score[i]), suggestion=ds.category_name(sugg))

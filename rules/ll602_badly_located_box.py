@@ -1,0 +1,70 @@
+"""Labelled boxes that the model, finding the same class there, places somewhere else.
+
+## What it does
+With `--predictions PRED.json`, compares each labelled box with the predictions of its own class
+that overlap it and are more confident than `min_confidence`, and scores it as ObjectLab scores
+badly located boxes: the best similarity among them (0.9 x IoU + 0.1 x closeness of the centres).
+It is an issue when that score is at most `threshold_scale` times the AP of the predictions for
+the class (measured against this file's labels). The message gives the box the model proposes;
+the suggestion is the (unchanged) class.
+
+## Why it matters
+A box shifted, cut short or stretched over two objects teaches the detector the wrong extent and
+moves every IoU the benchmark computes: at the strict thresholds of COCO's AP (0.75 to 0.95) a
+badly placed label turns correct detections into misses.
+
+## Example
+The examples need predictions; with these, the bad file is reported and the good one is not:
+`[{"image_id": 1, "category_id": 1, "bbox": [2, 2, 12, 12], "score": 0.9},
+{"image_id": 1, "category_id": 1, "bbox": [47, 24, 20, 20], "score": 0.8}]`
+```json bad
+{"images": [{"id": 1, "file_name": "a.jpg", "width": 80, "height": 48}],
+ "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [2, 2, 12, 12], "area": 144, "iscrowd": 0},
+                 {"id": 2, "image_id": 1, "category_id": 1, "bbox": [30, 20, 20, 20], "area": 400, "iscrowd": 0}],
+ "categories": [{"id": 1, "name": "can"}]}
+```
+```json good
+{"images": [{"id": 1, "file_name": "a.jpg", "width": 80, "height": 48}],
+ "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [2, 2, 12, 12], "area": 144, "iscrowd": 0},
+                 {"id": 2, "image_id": 1, "category_id": 1, "bbox": [47, 24, 20, 20], "area": 400, "iscrowd": 0}],
+ "categories": [{"id": 1, "name": "can"}]}
+```
+
+## Options
+- `min_confidence` (float, default 0.5): predictions at most this confident are ignored
+  (ObjectLab's low-probability threshold).
+- `threshold_scale` (float, default 0.2): a box is reported when its score is at most this times
+  its class's AP (ObjectLab: 0.25 x 0.8).
+- `alpha` (float, default 0.9): weight of IoU against the distance of the centres in the similarity.
+
+## Fix
+Unsafe: look at the image and redraw the box, starting from the proposed one if it fits.
+"""
+
+from labellint.findings import Problem
+from labellint.gate import objectlab
+
+CODE = "LL602"
+NAME = "badly-located-box"
+SEVERITY = "warning"
+OPTIONS = {"min_confidence": 0.5, "threshold_scale": 0.2, "alpha": 0.9}
+FIX = "unsafe"
+REQUIRES = ("predictions",)
+
+
+def check(ds, options):
+    prepared = objectlab.prepare(ds, options["_predictions"], float(options["alpha"]))
+    scale = float(options["threshold_scale"])
+    for ann, pred, score in objectlab.badly_located(prepared, float(options["min_confidence"])):
+        cls = int(ds.ann_category_row[ann])
+        if score > objectlab.threshold(prepared, cls, scale):
+            continue
+        name = ds.category_name(cls)
+        iou = objectlab.iou_matrix(objectlab._xyxy(ds.annotations.bbox[ann:ann + 1]),
+                                   objectlab._xyxy(prepared.pred_box[pred:pred + 1]))[0, 0]
+        yield Problem(
+            f"the model places this '{name}' at {objectlab.box_text(prepared.pred_box[pred])} (confidence "
+            f"{prepared.pred_score[pred]:.2f}, IoU {iou:.2f} with the label {objectlab.box_text(ds.annotations.bbox[ann])};"
+            f" score {score:.3g})",
+            annotation=ann, score=1.0 - score, suggestion=name,
+        )

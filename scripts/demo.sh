@@ -8,6 +8,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[embed]'
 .venv/bin/labellint demo demo
+# The embedding rule (LL501) needs an ONNX backbone: $LABELLINT_BACKBONE, else the project's
+# shared MobileNetV2 when ../shared is there; without one it is listed as skipped.
+model=../shared/models/mobilenetv2-12-int8-embed.onnx
+if [ -z "${LABELLINT_BACKBONE:-}" ] && [ -f "$model" ]; then
+  export LABELLINT_BACKBONE=$model
+fi
 set +e
 .venv/bin/labellint check demo/annotations.json --images demo/images "$@"
 status=$?

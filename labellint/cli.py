@@ -9,8 +9,6 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.markdown import Markdown
-from rich.table import Table
 from rich.text import Text
 
 from labellint import __version__, registry
@@ -160,6 +158,8 @@ def rules_cmd(fmt):
     elif fmt == "markdown":
         click.echo(rules_markdown(rules), nl=False)
     else:
+        from rich.table import Table  # imported here: it costs start-up time of every `check`
+
         table = Table(show_edge=False, header_style="bold")
         for col in ("code", "name", "severity", "fix", "summary"):
             table.add_column(col)
@@ -187,6 +187,8 @@ def rule_cmd(code):
 
         close = difflib.get_close_matches(code.upper(), list(rules), n=1)
         raise LabellintError(f"unknown rule '{code}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    from rich.markdown import Markdown  # ~30 ms of imports only this command needs
+
     console = _console()
     console.print(Text(f"{rule.code} {rule.name}", style="bold"))
     console.print(Text(f"default severity: {rule.severity} · fix: {rule.fix} · from: {rule.origin}"))

@@ -436,8 +436,7 @@ def _run_pass(ds, cfg: ScanConfig, visitors: list, previous: list | None) -> lis
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             Image.MAX_IMAGE_PIXELS = cfg.max_pixels
             ImageFile.LOAD_TRUNCATED_IMAGES = False
-            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="labellint-decode",
-                                    initializer=None) as pool:
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="labellint-decode") as pool:
                 futures = {}
                 next_row = 0
                 done = 0
@@ -467,16 +466,6 @@ def _run_pass(ds, cfg: ScanConfig, visitors: list, previous: list | None) -> lis
         if owned is not None:
             owned.stop()
     return infos
-
-
-def _yield_to_backbone() -> None:
-    """Decode threads run at a lower priority than the backbone's: on few cores the backbone is the
-    bottleneck and decoding should only fill the time it leaves (Linux: per-thread nice)."""
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + 5))
-    except (AttributeError, OSError):
-        pass
 
 
 _EXIF_TRANSPOSE = {

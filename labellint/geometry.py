@@ -13,7 +13,6 @@ slow path, which decodes it with msgspec and says what is wrong with it.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from itertools import chain
 
@@ -496,17 +495,8 @@ def _check_rles(ds, seg: Segmentations) -> RleSummary:
 
 # -- per-Dataset cache ---------------------------------------------------------------------------
 
-_CACHE: dict[int, dict] = {}
-
-
 def _cached(ds, key: str, compute):
-    per_dataset = _CACHE.get(id(ds))
-    if per_dataset is None:
-        per_dataset = _CACHE[id(ds)] = {}
-        weakref.finalize(ds, _CACHE.pop, id(ds), None)  # gone with the Dataset, before its id is reused
-    if key not in per_dataset:
-        per_dataset[key] = compute()
-    return per_dataset[key]
+    return ds.shared(f"geometry.{key}", compute)
 
 
 def same_image_overlaps(ds, min_iou: float):

@@ -19,7 +19,6 @@ import os
 import threading
 import time
 import warnings
-import weakref
 from functools import lru_cache
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -252,19 +251,13 @@ class _State:
     extras: dict = field(default_factory=dict)  # per-rule helpers, e.g. the embedder of a backbone
 
 
-_STATES: dict[int, _State] = {}
 _STATES_LOCK = threading.Lock()
 
 
 def state(ds) -> _State:
     """The pass state shared by every rule that reads this Dataset's images."""
-    key = id(ds)
     with _STATES_LOCK:
-        st = _STATES.get(key)
-        if st is None:
-            st = _STATES[key] = _State()
-            weakref.finalize(ds, _STATES.pop, key, None)
-        return st
+        return ds.shared("images.state", _State)
 
 
 def config_from(options: dict) -> ScanConfig:
@@ -577,5 +570,5 @@ def near_pairs(hashes, max_distance: int) -> list[tuple[int, int, int]]:
 
 def scanned(ds) -> list[ImageInfo] | None:
     """The ImageInfo records of a Dataset whose pass already ran (None otherwise)."""
-    st = _STATES.get(id(ds))
+    st = ds.shared("images.state")
     return None if st is None else st.infos

@@ -140,10 +140,21 @@ class Dataset:
     layout: dict = field(default_factory=dict, repr=False)  # loader's facts for positions.py: the
     # proven cut of the annotations array ("head_end", "start", "split"), "ascii"
     _offsets: dict | None = field(default=None, repr=False)
+    _shared: dict = field(default_factory=dict, repr=False)
     _image_row: np.ndarray | None = field(default=None, repr=False)
     _category_row: np.ndarray | None = field(default=None, repr=False)
 
     # -- indexes -----------------------------------------------------------------------------
+    def shared(self, key: str, compute=None):
+        """Work several rules need (decoded polygons, one image pass), computed once per Dataset
+        and gone with it. ``compute()`` runs the first time ``key`` is asked for; without
+        ``compute``, what is there already (or None)."""
+        if compute is None:
+            return self._shared.get(key)
+        if key not in self._shared:
+            self._shared[key] = compute()
+        return self._shared[key]
+
     @property
     def ann_image_row(self) -> np.ndarray:
         """For every annotation, the row of its image in ``images`` (-1: unknown image)."""

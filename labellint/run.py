@@ -99,6 +99,7 @@ def check(paths, opts: Options, console: Console | None = None) -> Result:
 
         context["predictions"] = predictions_mod.load_cached(opts.predictions)
     many: list = []  # (dataset, settings) kept for rules that look across files
+    many_base: list = []  # the same at the --diff-base ref
     enabled: dict[str, object] = {}
     fail_levels = []
     files = expand(paths)
@@ -122,8 +123,11 @@ def check(paths, opts: Options, console: Console | None = None) -> Result:
                                    if not context.get(n)), "skipped")
                     result.skipped_rules[code] = reason
                 if opts.diff_base:
-                    findings, hidden = _only_new(findings, path, relpath, root, opts.diff_base, settings, context)
+                    findings, hidden, base_ds = _only_new(findings, path, relpath, root, opts.diff_base,
+                                                          settings, context)
                     result.hidden += hidden
+                    if base_ds is not None and engine.wants_many(settings):
+                        many_base.append((base_ds, settings))
                 for r in settings.rules:
                     enabled[r.code] = r
                 result.findings.extend(findings)
@@ -139,7 +143,13 @@ def check(paths, opts: Options, console: Console | None = None) -> Result:
                 result.files.append(FileOutcome(relpath, "error", exc.one_line()))
             bar.advance(task)
         if len(many) > 1:
-            result.findings.extend(engine.lint_many(many, context))
+            cross = engine.lint_many(many, context)
+            if opts.diff_base:  # cross-file findings too: only those new since the ref
+                before = {f.fingerprint for f in engine.lint_many(many_base, context)} if len(many_base) > 1 else set()
+                new = [f for f in cross if f.fingerprint not in before]
+                result.hidden += len(cross) - len(new)
+                cross = new
+            result.findings.extend(cross)
     result.rules = [enabled[c] for c in sorted(enabled)]
     # several configs: the strictest fail-on of the linted files wins
     result.fail_on = opts.fail_on or min(fail_levels, default=Severity.ERROR)
@@ -162,12 +172,12 @@ def _only_new(findings, path, relpath, root, ref, settings, context):
     git_rel = path.resolve().relative_to(root).as_posix()
     old = baseline_mod.git_show(root, ref, git_rel)
     if old is None:
-        return findings, 0
+        return findings, 0, None
     try:
         base_ds = load_bytes(old, relpath)
     except (NotCoco, InputError):
-        return findings, 0  # the base version was not lintable: everything is new
-    base_findings, _ = engine.lint(base_ds, settings, context)
+        return findings, 0, None  # the base version was not lintable: everything is new
+    base_findings, _ = engine.lint(base_ds, settings, {**context, "source": path})
     before = {f.fingerprint for f in base_findings}
     new = [f for f in findings if f.fingerprint not in before]
-    return new, len(findings) - len(new)
+    return new, len(findings) - len(new), base_ds

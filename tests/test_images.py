@@ -281,3 +281,34 @@ def test_a_changed_file_is_read_again_despite_the_stat_index(tmp_path, root, mon
     os.utime(root / "a.jpg", ns=(1, 1))
     found = json.loads(CliRunner().invoke(cli, args).stdout)["findings"]
     assert [f["code"] for f in found] == ["LL404"]
+
+
+def test_diff_base_also_filters_cross_file_findings(tmp_path, root):
+    """Leakage already present at the base ref is not new; leakage the change adds is."""
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for args in (["init", "-q", "-b", "main"], ["config", "user.email", "t@e.x"], ["config", "user.name", "t"]):
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+    picture(root / "b.jpg", seed=5)
+    picture(root / "c.jpg", seed=9)
+    Image.open(root / "a.jpg").save(root / "a_again.png")
+    Image.open(root / "c.jpg").save(root / "c_again.png")
+    (repo / "train.json").write_text(json.dumps(doc_for(["a.jpg", "c.jpg"])))
+    (repo / "val.json").write_text(json.dumps(doc_for(["b.jpg", "a_again.png"])))
+    subprocess.run(["git", "add", "."], cwd=repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "base"], cwd=repo, check=True)
+    (repo / "val.json").write_text(json.dumps(doc_for(["b.jpg", "a_again.png", "c_again.png"])))
+    args = ["check", str(repo / "train.json"), str(repo / "val.json"), "--images", str(root), "--select",
+            "LL411", "-f", "json", "--no-cache"]
+    everything = json.loads(CliRunner().invoke(cli, args).stdout)["findings"]
+    assert sorted(f["image_id"] for f in everything) == [2, 3]
+    old = os.getcwd()
+    os.chdir(repo)
+    try:
+        report = json.loads(CliRunner().invoke(cli, args + ["--diff-base", "main"]).stdout)
+    finally:
+        os.chdir(old)
+    assert [f["image_id"] for f in report["findings"]] == [3]
+    assert report["summary"]["hidden"] == 1

@@ -36,6 +36,8 @@ def _entity(ds: Dataset, p: Problem):
 
 
 def to_findings(ds: Dataset, rule, severity, problems: list[Problem]) -> list[Finding]:
+    # a rule may grade its own problems (Problem.severity), unless the user set the rule's severity
+    configured = severity != rule.severity
     out = []
     for p in problems:
         section, index, key = _entity(ds, p)
@@ -53,7 +55,7 @@ def to_findings(ds: Dataset, rule, severity, problems: list[Problem]) -> list[Fi
             if category_id is None:
                 category_id = _id(ds.annotations.category_id, p.annotation)
         f = Finding(
-            code=rule.code, name=rule.name, severity=p.severity or severity, message=p.message,
+            code=rule.code, name=rule.name, severity=severity if configured else (p.severity or severity), message=p.message,
             path=ds.path, pointer=pointer, line=None, column=None,
             image_id=image_id, annotation_id=ann_id, category_id=category_id,
             score=min(1.0, max(0.0, float(p.score))), suggestion=p.suggestion,

@@ -139,3 +139,14 @@ def test_third_party_rule_from_entry_point(tmp_path, monkeypatch):
         sys.modules.pop("acme_rules.tiny", None)
         sys.modules.pop("acme_rules", None)
         registry.discover.cache_clear()
+
+
+def test_configured_severity_wins_over_a_rules_own_grading():
+    rule = registry.Rule("XX901", "graded", Severity.ERROR, {}, "none", "Graded.",
+                         lambda ds, o: iter([__import__("labellint.findings").findings.Problem(
+                             "soft", annotation=0, severity=Severity.WARNING)]))
+    ds = load_bytes(json.dumps(coco()).encode(), "x.json")
+    default = config.FileSettings([rule], {"XX901": {}}, {"XX901": Severity.ERROR})
+    assert [f.severity for f in engine.lint(ds, default)[0]] == [Severity.WARNING]
+    configured = config.FileSettings([rule], {"XX901": {}}, {"XX901": Severity.INFO})
+    assert [f.severity for f in engine.lint(ds, configured)[0]] == [Severity.INFO]

@@ -74,18 +74,7 @@ class GroundTruth:
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError("ground-truth file not found", str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}", str(path)) from None
-    import msgspec
-
-    try:
-        doc = msgspec.json.decode(data)
-    except msgspec.DecodeError as exc:
-        raise InputError(f"not valid JSON: {exc}", str(path)) from None
+    doc = predictions_mod.read_json(path, missing="ground-truth file not found")
     if not isinstance(doc, dict) or "images" not in doc or "annotations" not in doc:
         raise InputError("not a COCO ground-truth file (needs 'images', 'annotations' and 'categories')", str(path))
     return doc

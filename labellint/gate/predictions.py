@@ -29,6 +29,21 @@ from labellint.errors import InputError
 _NAN = float("nan")
 
 
+def read_json(path: str | Path, missing: str = "file not found", hint: str = ""):
+    """A JSON file's value, or a one-line InputError (not found, unreadable, not valid JSON)."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise InputError(missing, str(p)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", str(p)) from None
+    try:
+        return msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        raise InputError(f"not valid JSON: {exc}{hint}", str(p)) from None
+
+
 class _Det(msgspec.Struct, gc=False):
     image_id: int
     category_id: int

@@ -29,6 +29,7 @@ from labellint.errors import InputError, LabellintError
 from labellint.fsutil import atomic_write
 from labellint.gate import runs
 from labellint.gate.config import MASK_MODELS, MODELS, TrainConfig
+from labellint.gate.predictions import read_json
 
 INSTALL_HINT = "training needs torch and torchvision: pip install 'labellint-coco[train]'"
 
@@ -52,19 +53,8 @@ def sha256_file(path: str | Path) -> str:
 
 # -- reading the COCO files -------------------------------------------------------------------------
 def read_coco(path: str | Path) -> dict:
-    import msgspec
-
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise InputError("file not found", str(p)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}", str(p)) from None
-    try:
-        doc = msgspec.json.decode(data)
-    except msgspec.DecodeError as exc:
-        raise InputError(f"not valid JSON: {exc} (run `labellint check` on it)", str(p)) from None
+    doc = read_json(p, hint=" (run `labellint check` on it)")
     if not isinstance(doc, dict) or not isinstance(doc.get("images"), list) or \
             not isinstance(doc.get("categories"), list):
         raise InputError("not a COCO file with 'images' and 'categories' lists", str(p))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -41,7 +42,18 @@ def read_json(path: str | Path, missing: str = "file not found", hint: str = "")
     try:
         return msgspec.json.decode(data)
     except msgspec.DecodeError as exc:
-        raise InputError(f"not valid JSON: {exc}{hint}", str(p)) from None
+        raise _json_error(data, exc, str(p), hint) from None
+
+
+def _json_error(data: bytes, exc: msgspec.DecodeError, path: str, hint: str = "") -> InputError:
+    """msgspec's "(byte N)" turned into the file's line and column."""
+    from labellint.coco.positions import offset_to_line_column
+
+    m = re.search(r"\(byte (\d+)\)", str(exc))
+    offset = min(int(m.group(1)) if m else len(data), len(data))
+    line, col = offset_to_line_column(data, offset)
+    reason = str(exc).split(" (byte")[0].replace("JSON is malformed: ", "")
+    return InputError(f"not valid JSON: {reason}{hint}", path, line, col)
 
 
 class _Det(msgspec.Struct, gc=False):
@@ -174,10 +186,10 @@ def _load_bytes(data: bytes, path: str) -> Predictions:
         try:
             doc = msgspec.json.decode(data)
         except msgspec.DecodeError as exc:
-            raise InputError(f"not valid JSON: {exc}", path) from None
+            raise _json_error(data, exc, path) from None
         raise _explain(doc, path) from None
     except msgspec.DecodeError as exc:
-        raise InputError(f"not valid JSON: {exc}", path) from None
+        raise _json_error(data, exc, path) from None
     n = len(dets)
     image_id = np.fromiter(map(attrgetter("image_id"), dets), np.int64, n)
     category_id = np.fromiter(map(attrgetter("category_id"), dets), np.int64, n)

@@ -120,10 +120,18 @@ def check(paths, select, ignore, extend_select, config_file, images, output_form
     opts = _options(select, ignore, extend_select, config_file, images, fail_on=fail_on, baseline=baseline,
                     diff_base=diff_base, backbone=backbone, device=device, batch_size=batch_size,
                     no_cache=no_cache, predictions=predictions)
+    if output_format == "html":
+        if output_file is None:
+            raise click.UsageError("--output-format html needs --output-file REVIEW.html")
+        opts.keep_datasets = True
     result = run_check(paths, opts, _console(stderr=True))
     code = result.exit_code(exit_zero)
     rendered = None
-    if output_format == "json":
+    if output_format == "html":
+        from labellint.report import html as html_report  # Pillow and thumbnails only when asked for
+
+        rendered = html_report.render(result, images=opts.images, console=_console(stderr=True))
+    elif output_format == "json":
         rendered = jsonfmt.render(result, code)
     elif output_format == "sarif":
         rendered = sarif.render(result)
@@ -131,6 +139,8 @@ def check(paths, select, ignore, extend_select, config_file, images, output_form
         rendered = github_report.render(result)
     if output_file is not None:
         atomic_write(output_file, rendered if rendered is not None else _text_to_string(result, limit, statistics))
+    if output_format == "html":
+        click.echo(f"review gallery written to {output_file} ({len(result.findings)} findings)", err=True)
     if output_file is None and output_format in ("json", "sarif"):
         sys.stdout.write(rendered)
     else:

@@ -59,8 +59,10 @@ def to_findings(ds: Dataset, rule, severity, problems: list[Problem]) -> list[Fi
             path=ds.path, pointer=pointer, line=None, column=None,
             image_id=image_id, annotation_id=ann_id, category_id=category_id,
             score=min(1.0, max(0.0, float(p.score))), suggestion=p.suggestion,
-            fingerprint=fingerprint(rule.code, ds.path, key),
+            fingerprint=fingerprint(rule.code, ds.path, key), fix=p.fix,
         )
+        if p.extra:
+            f.extra.update(p.extra)
         f.extra["_offset"] = ds.entity_offset(section, index)
         out.append(f)
     return out

@@ -28,6 +28,43 @@ class Severity(enum.IntEnum):
         return self.name.lower()
 
 
+@dataclass(frozen=True)
+class Edit:
+    """One change to the file: set a field of an entry, or delete the entry.
+
+    ``section``/``index`` name the entry by its position (``/annotations/12``), as Problems do;
+    ``value`` is plain JSON (numbers, strings, lists)."""
+
+    section: str  # "images", "annotations" or "categories"
+    index: int
+    op: str  # "set" or "delete"
+    field: str | None = None
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class Fix:
+    """What a rule proposes: a title for the summary, the edits, and how safe they are.
+
+    ``safe``: applied by ``check --fix``; ``unsafe``: only with ``--unsafe-fixes`` (it may change
+    what the data means, such as a class)."""
+
+    title: str
+    edits: tuple[Edit, ...]
+    safety: str = "safe"
+
+    def entities(self) -> set[tuple[str, int]]:
+        return {(e.section, e.index) for e in self.edits}
+
+
+def set_field(section: str, index: int, name: str, value: Any) -> Edit:
+    return Edit(section, int(index), "set", name, value)
+
+
+def delete(section: str, index: int) -> Edit:
+    return Edit(section, int(index), "delete")
+
+
 @dataclass
 class Problem:
     """What a rule yields: a message about entities, located by their index in the file.
@@ -47,6 +84,8 @@ class Problem:
     pointer: str | None = None
     key: str | None = None
     severity: Severity | None = None
+    fix: Fix | None = None
+    extra: dict | None = None  # rule-specific facts for reporters (e.g. a box's nearest neighbours)
 
 
 @dataclass
@@ -66,6 +105,7 @@ class Finding:
     suggestion: str | None = None
     fingerprint: str = ""
     extra: dict = field(default_factory=dict)
+    fix: Fix | None = None
 
     def sort_key(self):
         # severity first, then the most confident; the rest only makes the order stable
@@ -92,6 +132,7 @@ class Finding:
             "score": round(float(self.score), 6),
             "suggestion": self.suggestion,
             "fingerprint": self.fingerprint,
+            "fix": None if self.fix is None else {"safety": self.fix.safety, "title": self.fix.title},
         }
 
 

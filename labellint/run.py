@@ -36,6 +36,7 @@ class Options:
     batch_size: int = 32
     no_cache: bool = False
     predictions: Path | None = None  # a detector's COCO results, for the LL6xx rules
+    keep_datasets: bool = False  # keep each loaded Dataset in Result.datasets (the HTML gallery draws from it)
 
 
 @dataclass
@@ -57,6 +58,8 @@ class Result:
     fail_on: Severity = Severity.ERROR
     hidden: int = 0  # findings hidden by the baseline or the diff base
     stale: list[dict] = field(default_factory=list)
+    datasets: dict = field(default_factory=dict)  # relpath -> Dataset, with Options.keep_datasets
+    sources: dict = field(default_factory=dict)  # relpath -> the Path that was read
 
     def by_severity(self) -> Counter:
         return Counter(str(f.severity) for f in self.findings)
@@ -131,6 +134,9 @@ def check(paths, opts: Options, console: Console | None = None) -> Result:
                 for r in settings.rules:
                     enabled[r.code] = r
                 result.findings.extend(findings)
+                result.sources[relpath] = path
+                if opts.keep_datasets:
+                    result.datasets[relpath] = ds
                 result.files.append(FileOutcome(relpath, "linted", counts={
                     "images": len(ds.images), "annotations": len(ds.annotations),
                     "categories": len(ds.categories)}))

@@ -46,19 +46,23 @@ needs dozens of boxes; these show the shape):
 - `min_class_support` (int, default 10): smaller classes are reported as too small to judge.
 - `context` (float, default 0.1): context added on each side, as a fraction of the box's
   longer side, before padding to a square.
+- `fix_min_score` (float, default 0.5): `--fix --unsafe-fixes` relabels a box to the suggested
+  class only when the finding's score is at least this.
 
 ## Fix
-Unsafe: set the suggested class after looking at the crop; the score is a ranking, not a proof.
+Unsafe: set the suggested class (`--unsafe-fixes`, above `fix_min_score`), better after looking
+at the crop in the review gallery; the score is a ranking, not a proof.
 """
 
 import numpy as np
 
-from labellint.findings import Problem, Severity
+from labellint.findings import Fix, Problem, Severity, set_field
 
 CODE = "LL501"
 NAME = "class-inconsistent-with-neighbours"
 SEVERITY = "warning"
-OPTIONS = {"k": 10, "exclude_same_image": False, "min_class_support": 10, "context": 0.1}
+OPTIONS = {"k": 10, "exclude_same_image": False, "min_class_support": 10, "context": 0.1,
+           "fix_min_score": 0.5}
 FIX = "unsafe"
 REQUIRES = ("images", "backbone")
 
@@ -93,8 +97,16 @@ def check(ds, options):
         given, sugg = int(verdict.given[i]), int(verdict.suggested[i])
         carried = int(verdict.votes[i, sugg])
         judged = int((nb.index[i] >= 0).sum())
+        score = float(verdict.score[i])
+        fix = None
+        if score >= float(options["fix_min_score"]):
+            fix = Fix(f"relabel to '{ds.category_name(sugg)}'",
+                      (set_field("annotations", int(rows[i]), "category_id", int(ds.categories.id[sugg])),), "unsafe")
+        neighbours = [{"annotation": int(rows[j]), "similarity": round(float(s), 4)}
+                      for j, s in zip(nb.index[i].tolist(), nb.similarity[i].tolist()) if j >= 0]
         yield Problem(
             f"labelled '{ds.category_name(given)}' but {carried} of its {judged} nearest crops are "
             f"'{ds.category_name(sugg)}' (p={verdict.probs[i, sugg]:.2f} vs {verdict.probs[i, given]:.2f} "
             f"for '{ds.category_name(given)}')",
-            annotation=int(rows[i]), score=float(verdict.score[i]), suggestion=ds.category_name(sugg))
+            annotation=int(rows[i]), score=score, suggestion=ds.category_name(sugg), fix=fix,
+            extra={"neighbours": neighbours, "suggested_category_id": int(ds.categories.id[sugg])})

@@ -2,6 +2,8 @@
 # Set up a virtual environment (first run only) and run the test suite.
 #   bash scripts/test.sh            # everything
 #   bash scripts/test.sh -k sarif   # extra arguments go to pytest
+# The review-gallery test drives Debian's headless Chromium; as root on Debian/Ubuntu this script
+# installs it (packages chromium, chromium-driver) when missing. Elsewhere that test skips and says why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -9,4 +11,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,embed,train]'
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing Debian chromium for the review-gallery test" >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null 2>&1 \
+    || echo "could not install chromium: the gallery browser test will skip" >&2
+fi
 exec .venv/bin/python -m pytest "$@"

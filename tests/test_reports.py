@@ -36,7 +36,7 @@ def test_json_output_schema(broken):
     assert code == 1 and doc["version"] == 1 and doc["summary"]["exit_code"] == 1
     assert doc["summary"]["by_severity"]["error"] == 2
     keys = {"code", "name", "severity", "message", "path", "pointer", "line", "column", "image_id",
-            "annotation_id", "category_id", "score", "suggestion", "fingerprint"}
+            "annotation_id", "category_id", "score", "suggestion", "fingerprint", "fix"}
     for f in doc["findings"]:
         assert keys <= set(f)
     codes = [f["code"] for f in doc["findings"]]

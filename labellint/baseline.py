@@ -24,6 +24,18 @@ def write(path: Path, findings: list[Finding]) -> int:
     return len(entries)
 
 
+def add_entries(path: Path, new: list[dict]) -> int:
+    """Merge entries into a baseline file (created if missing); the number actually added."""
+    entries = read(path) if path.exists() else []
+    known = {e["fingerprint"] for e in entries}
+    added = [e for e in new if e["fingerprint"] not in known]
+    entries = sorted(entries + added, key=lambda e: (e.get("path", ""), e.get("code", ""), e.get("pointer", ""),
+                                                     e["fingerprint"]))
+    doc = {"version": VERSION, "tool": "labellint", "findings": entries}
+    atomic_write(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    return len(added)
+
+
 def read(path: Path) -> list[dict]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))

@@ -114,12 +114,24 @@ def _options(select, ignore, extend_select, config_file, images, **kw) -> Option
 @click.option("--no-cache", is_flag=True, help="Neither read nor write .labellint_cache ($LABELLINT_CACHE_DIR).")
 @click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path),
               help="A detector's COCO results on these images, for the model-based LL6xx rules.")
+@click.option("--fix", is_flag=True, help="Apply the fixes rated safe and write the files back (atomically; "
+              "untouched bytes stay as they were). The report then shows what remains.")
+@click.option("--unsafe-fixes", is_flag=True, help="With --fix or --diff, also the fixes rated unsafe "
+              "(relabelling, deleting entries); implies --fix without --diff.")
+@click.option("--diff", "show_diff", is_flag=True, help="Print what --fix would change as a diff and write nothing "
+              "(exit 1 when something would change).")
 def check(paths, select, ignore, extend_select, config_file, images, output_format, output_file, fail_on,
-          exit_zero, statistics, baseline, diff_base, limit, backbone, device, batch_size, no_cache, predictions):
+          exit_zero, statistics, baseline, diff_base, limit, backbone, device, batch_size, no_cache, predictions,
+          fix, unsafe_fixes, show_diff):
     """Lint COCO files (directories are searched for *.json)."""
     opts = _options(select, ignore, extend_select, config_file, images, fail_on=fail_on, baseline=baseline,
                     diff_base=diff_base, backbone=backbone, device=device, batch_size=batch_size,
                     no_cache=no_cache, predictions=predictions)
+    opts.diff = show_diff
+    opts.fix = (fix or unsafe_fixes) and not show_diff
+    opts.unsafe_fixes = unsafe_fixes
+    if show_diff:
+        return _diff(paths, opts)
     if output_format == "html":
         if output_file is None:
             raise click.UsageError("--output-format html needs --output-file REVIEW.html")
@@ -141,6 +153,8 @@ def check(paths, select, ignore, extend_select, config_file, images, output_form
         atomic_write(output_file, rendered if rendered is not None else _text_to_string(result, limit, statistics))
     if output_format == "html":
         click.echo(f"review gallery written to {output_file} ({len(result.findings)} findings)", err=True)
+    if opts.fix:
+        text_report.fix_summary(result, _console(stderr=True), written=True)
     if output_file is None and output_format in ("json", "sarif"):
         sys.stdout.write(rendered)
     else:
@@ -150,10 +164,82 @@ def check(paths, select, ignore, extend_select, config_file, images, output_form
     sys.exit(code)
 
 
+def _diff(paths, opts) -> None:
+    """--diff: the fixes as a unified diff on stdout, the summary on stderr; nothing written."""
+    from labellint.fix import runner
+
+    result = run_check(paths, opts, _console(stderr=True))
+    for record in result.fixes:
+        if record.changed:
+            sys.stdout.write(runner.unified_diff(record))
+    for err in result.errors:
+        click.echo(f"labellint: error: {err}", err=True)
+    text_report.fix_summary(result, _console(stderr=True), written=False)
+    if result.errors:
+        sys.exit(2)
+    sys.exit(1 if any(r.changed for r in result.fixes) else 0)
+
+
 def _text_to_string(result, limit, statistics) -> str:
     console = Console(record=True, width=200, file=open(os.devnull, "w"), markup=False, highlight=False)
     text_report.render(result, console, limit, statistics)
     return console.export_text()
+
+
+@cli.command("apply")
+@click.argument("decisions_file", metavar="DECISIONS.json", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("dataset", metavar="DATASET.json", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the result here instead of over DATASET (atomically either way).")
+@click.option("--force", is_flag=True, help="Apply decisions about annotations that changed since the report was made.")
+@click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path),
+              help="Add the findings decided 'keep' to this baseline file, so they are not reported again.")
+def apply_cmd(decisions_file, dataset, output, force, dry_run, baseline):
+    """Apply review decisions (the gallery's download) to a COCO file: relabels, deletions, box edits."""
+    from labellint.coco import load
+    from labellint.fix import decisions as decisions_mod
+    from labellint.fsutil import display_path
+    from labellint.report.safe import clean
+
+    items, _ = decisions_mod.read(decisions_file)
+    relpath, _ = display_path(dataset)
+    mine, note = decisions_mod.for_file(items, relpath)
+    ds = load(dataset, relpath)
+    plan = decisions_mod.plan(ds, mine, force)
+    out = _console()
+    if note:
+        out.print(Text("note: " + clean(note), style="dim"))
+    if plan.conflicts:
+        for line in plan.conflicts[:20]:
+            click.echo(f"labellint: conflict: {clean(line)}", err=True)
+        more = f" (and {len(plan.conflicts) - 20} more)" if len(plan.conflicts) > 20 else ""
+        click.echo(f"labellint: error: {relpath}: {len(plan.conflicts)} decision(s){more} do not match the file "
+                   "as it is now; nothing was written. Re-run the report and review again, or pass --force.", err=True)
+        sys.exit(2)
+    for line in plan.changes:
+        out.print(Text(clean(line)))
+    for line in plan.already:
+        out.print(Text(clean(line) + " (skipped)", style="dim"))
+    target = output or dataset
+    if not dry_run and (plan.edits or output is not None):
+        atomic_write(target, decisions_mod.apply(ds, plan))
+    if baseline is not None and plan.kept and not dry_run:
+        from labellint import baseline as baseline_mod
+
+        added = baseline_mod.add_entries(baseline, [
+            {"fingerprint": d.fingerprint, "code": d.code or "", "path": d.path or relpath, "pointer": "",
+             "message": "kept in review"} for d in plan.kept if d.fingerprint])
+        out.print(Text(f"{added} kept finding{'s' * (added != 1)} added to {baseline}", style="dim"))
+    verb = "would change" if dry_run else "changed"
+    n = len(plan.changes)
+    summary = (f"{verb} {n} annotation{'s' * (n != 1)} in {target}" if n else f"nothing to change in {relpath}")
+    extra = []
+    if plan.already:
+        extra.append(f"{len(plan.already)} already applied")
+    if plan.kept:
+        extra.append(f"{len(plan.kept)} kept as they are")
+    out.print(Text(summary + (f" ({', '.join(extra)})" if extra else ""), style="bold"))
 
 
 @cli.command("rules")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 
 class Severity(enum.IntEnum):
@@ -50,11 +50,18 @@ class Fix:
     what the data means, such as a class)."""
 
     title: str
-    edits: tuple[Edit, ...]
+    edits: tuple[Edit, ...] | Callable[[], tuple[Edit, ...]]  # a callable is run only when needed
     safety: str = "safe"
 
+    def resolved(self) -> tuple[Edit, ...]:
+        """The edits (computed on first use when the rule gave a callable: costly fixes, such as
+        rasterising a polygon, cost nothing in a run that does not fix)."""
+        if callable(self.edits):
+            object.__setattr__(self, "edits", tuple(self.edits()))
+        return self.edits
+
     def entities(self) -> set[tuple[str, int]]:
-        return {(e.section, e.index) for e in self.edits}
+        return {(e.section, e.index) for e in self.resolved()}
 
 
 def set_field(section: str, index: int, name: str, value: Any) -> Edit:

@@ -3,30 +3,59 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 
 def atomic_write(path: str | Path, data: bytes | str) -> None:
-    """Write to a temporary file beside ``path``, fsync, then rename over it: never half a file."""
+    """Write to a temporary file beside ``path``, fsync, then rename over it: never half a file.
+
+    A file that is replaced keeps its permission bits (a temporary file is created 0600); the
+    folder is fsynced after the rename so the new name survives a power cut."""
     path = Path(path)
     if isinstance(data, str):
         data = data.encode("utf-8")
     folder = path.parent if str(path.parent) else Path(".")
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
+        _fsync_dir(folder)
     except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @lru_cache(maxsize=1024)

@@ -18,7 +18,7 @@ from labellint import engine, progress, registry
 from labellint.coco import NotCoco, load, load_bytes
 from labellint.errors import InputError, LabellintError
 from labellint.findings import Finding, Severity, rank
-from labellint.fsutil import display_path
+from labellint.fsutil import atomic_write, display_path
 
 
 @dataclass
@@ -36,6 +36,9 @@ class Options:
     batch_size: int = 32
     no_cache: bool = False
     predictions: Path | None = None  # a detector's COCO results, for the LL6xx rules
+    fix: bool = False  # apply safe fixes (and unsafe ones with unsafe_fixes) and write the files
+    unsafe_fixes: bool = False
+    diff: bool = False  # compute the fixes but write nothing (Result.fixes holds them)
     keep_datasets: bool = False  # keep each loaded Dataset in Result.datasets (the HTML gallery draws from it)
 
 
@@ -60,6 +63,7 @@ class Result:
     stale: list[dict] = field(default_factory=list)
     datasets: dict = field(default_factory=dict)  # relpath -> Dataset, with Options.keep_datasets
     sources: dict = field(default_factory=dict)  # relpath -> the Path that was read
+    fixes: list = field(default_factory=list)  # fix.runner.FileFix per file, with --fix/--diff
 
     def by_severity(self) -> Counter:
         return Counter(str(f.severity) for f in self.findings)
@@ -106,6 +110,10 @@ def check(paths, opts: Options, console: Console | None = None) -> Result:
     enabled: dict[str, object] = {}
     fail_levels = []
     files = expand(paths)
+    fixing = opts.fix or opts.diff
+    accepted = set()  # fingerprints the baseline accepts: never fixed
+    if fixing and opts.baseline is not None:
+        accepted = {e["fingerprint"] for e in baseline_mod.read(opts.baseline)}
     with progress.bar(console) as bar:
         task = bar.add_task("linting", total=len(files))
         context["progress"] = bar if progress.enabled(console) else None
@@ -118,7 +126,21 @@ def check(paths, opts: Options, console: Console | None = None) -> Result:
                 settings = config_mod.settings_for(cfg, rules, relpath, path, opts.select, opts.ignore,
                                                    opts.extend_select)
                 ds = load(path, relpath)
-                findings, skipped = engine.lint(ds, settings, {**context, "source": path})
+                file_context = {**context, "source": path}
+                base = None
+                if opts.diff_base:
+                    base = _base(path, relpath, root, opts.diff_base, settings, context)
+                if fixing:
+                    from labellint.fix import runner
+
+                    exclude = accepted | (base[0] if base else set())
+                    ds, findings, skipped, record = runner.fix_dataset(ds, settings, file_context,
+                                                                       opts.unsafe_fixes, exclude)
+                    result.fixes.append(record)
+                    if record.changed and not opts.diff:
+                        atomic_write(path, record.fixed)
+                else:
+                    findings, skipped = engine.lint(ds, settings, file_context)
                 if engine.wants_many(settings):
                     many.append((ds, settings))
                 for code in skipped:
@@ -126,9 +148,10 @@ def check(paths, opts: Options, console: Console | None = None) -> Result:
                                    if not context.get(n)), "skipped")
                     result.skipped_rules[code] = reason
                 if opts.diff_base:
-                    findings, hidden, base_ds = _only_new(findings, path, relpath, root, opts.diff_base,
-                                                          settings, context)
-                    result.hidden += hidden
+                    before, base_ds = base if base else (set(), None)
+                    new = [f for f in findings if f.fingerprint not in before]
+                    result.hidden += len(findings) - len(new)
+                    findings = new
                     if base_ds is not None and engine.wants_many(settings):
                         many_base.append((base_ds, settings))
                 for r in settings.rules:
@@ -172,18 +195,18 @@ def check(paths, opts: Options, console: Console | None = None) -> Result:
     return result
 
 
-def _only_new(findings, path, relpath, root, ref, settings, context):
+def _base(path, relpath, root, ref, settings, context) -> tuple[set[str], object] | None:
+    """The fingerprints of the file's findings at the git ref ``ref`` and its Dataset there
+    (None when the file did not exist there or could not be linted: everything is new)."""
     if root is None:
         raise LabellintError("--diff-base needs the file to be inside a git repository", relpath)
     git_rel = path.resolve().relative_to(root).as_posix()
     old = baseline_mod.git_show(root, ref, git_rel)
     if old is None:
-        return findings, 0, None
+        return None
     try:
         base_ds = load_bytes(old, relpath)
     except (NotCoco, InputError):
-        return findings, 0, None  # the base version was not lintable: everything is new
+        return None
     base_findings, _ = engine.lint(base_ds, settings, {**context, "source": path})
-    before = {f.fingerprint for f in base_findings}
-    new = [f for f in findings if f.fingerprint not in before]
-    return new, len(findings) - len(new), base_ds
+    return {f.fingerprint for f in base_findings}, base_ds

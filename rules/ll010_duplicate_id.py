@@ -27,20 +27,21 @@ another. Evaluation numbers computed on such a file are wrong without a warning.
 None.
 
 ## Fix
-Unsafe for images and categories (annotations point at them by id: which one did they mean?).
-For annotations, giving the later duplicate a fresh id is safe: nothing refers to annotation ids.
+Safe for annotations: `--fix` gives the later duplicate a fresh id (nothing refers to annotation
+ids). None for images and categories: annotations point at them by id, and which one they meant
+cannot be known from the file.
 """
 
 import numpy as np
 
 from labellint.coco import MISSING_ID
-from labellint.findings import entity_problem
+from labellint.findings import Fix, entity_problem, set_field
 
 CODE = "LL010"
 NAME = "duplicate-id"
 SEVERITY = "error"
 OPTIONS: dict = {}
-FIX = "unsafe"
+FIX = "safe"
 
 _SINGULAR = {"images": "image", "annotations": "annotation", "categories": "category"}
 
@@ -61,9 +62,16 @@ def check(ds, options):
         if len(ids) < 2:
             continue
         rows, firsts = repeated_rows(ids)
+        valid = ids[ids != MISSING_ID]
+        next_id = int(valid.max()) + 1 if valid.size else 1
         for row, first in zip(rows.tolist(), firsts.tolist()):
+            fix = None
+            if section == "annotations":  # one fresh id each, so fixes never collide
+                fix = Fix(f"give the later annotation the unused id {next_id}",
+                          (set_field("annotations", row, "id", next_id),))
+                next_id += 1
             yield entity_problem(
                 section, row,
                 f"{_SINGULAR[section]} id {int(ids[row])} is already used by /{section}/{first}",
-                key=f"dup{row - first}",
+                key=f"dup{row - first}", fix=fix,
             )

@@ -30,7 +30,7 @@ Unsafe: delete the annotation (or restore its image entry).
 import numpy as np
 
 from labellint.coco import MISSING_ID
-from labellint.findings import Problem
+from labellint.findings import Fix, Problem, delete
 
 CODE = "LL011"
 NAME = "unknown-image"
@@ -43,4 +43,5 @@ def check(ds, options):
     image_id = ds.annotations.image_id
     bad = (ds.ann_image_row < 0) & (image_id != MISSING_ID)
     for row in np.flatnonzero(bad).tolist():
-        yield Problem(f"image_id {int(image_id[row])} is not the id of any image", annotation=row)
+        yield Problem(f"image_id {int(image_id[row])} is not the id of any image", annotation=row,
+                      fix=Fix("delete the annotation", (delete("annotations", row),), "unsafe"))

@@ -23,7 +23,7 @@ the mapping or, with a default, trains the box as the wrong class. Evaluation ig
 None.
 
 ## Fix
-Unsafe: relabel the box to an existing class, or add the missing category.
+None automatically: relabel the box to an existing class, or add the missing category (the right class cannot be known from the file).
 """
 
 import numpy as np
@@ -35,7 +35,7 @@ CODE = "LL012"
 NAME = "unknown-category"
 SEVERITY = "error"
 OPTIONS: dict = {}
-FIX = "unsafe"
+FIX = "none"
 
 
 def check(ds, options):

@@ -30,8 +30,8 @@ test.
 None.
 
 ## Fix
-Unsafe: merge the entries (point the later entry's annotations at the first image id, then
-delete it). Whether the two entries really are one picture cannot be known from the file alone.
+None automatically: merge the entries (point the later entry's annotations at the first image and
+delete it) if they really are one picture, which cannot be known from the file alone.
 """
 
 from labellint.findings import Problem
@@ -40,7 +40,7 @@ CODE = "LL013"
 NAME = "duplicate-file-name"
 SEVERITY = "error"
 OPTIONS: dict = {}
-FIX = "unsafe"
+FIX = "none"
 
 
 def check(ds, options):

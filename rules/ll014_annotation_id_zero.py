@@ -31,7 +31,8 @@ file refers to annotation ids.
 
 import numpy as np
 
-from labellint.findings import Problem
+from labellint.coco import MISSING_ID
+from labellint.findings import Fix, Problem, set_field
 
 CODE = "LL014"
 NAME = "annotation-id-zero"
@@ -41,7 +42,13 @@ FIX = "safe"
 
 
 def check(ds, options):
-    for row in np.flatnonzero(ds.annotations.id == 0).tolist():
+    ids = ds.annotations.id
+    valid = ids[ids != MISSING_ID]
+    next_id = int(valid.max()) + 1 if valid.size else 1
+    for row in np.flatnonzero(ids == 0).tolist():
+        new_id, next_id = next_id, next_id + 1  # one fresh id each, so fixes never collide
         yield Problem("annotation id 0: pycocotools' COCOeval reads a match with id 0 as 'unmatched', so this box "
                       "never counts as detected and every mAP computed on this file is silently wrong; "
-                      "start annotation ids at 1", annotation=row)
+                      "start annotation ids at 1", annotation=row,
+                      fix=Fix(f"give the annotation the unused id {new_id}",
+                              (set_field("annotations", row, "id", new_id),)))

@@ -33,7 +33,7 @@ the dataset may use it.
 
 import numpy as np
 
-from labellint.findings import Problem
+from labellint.findings import Fix, Problem, delete
 
 CODE = "LL016"
 NAME = "unused-category"
@@ -54,4 +54,5 @@ def check(ds, options):
     first_of_its_id[first] = True  # a repeated id is LL010's; annotations resolve to the first
     for row in np.flatnonzero(~used & first_of_its_id).tolist():
         yield Problem(f"category {ds.category_name(row)!r} (id {int(ids[row])}) is declared but no annotation "
-                      "uses it", category=row, score=0.6)
+                      "uses it", category=row, score=0.6,
+                      fix=Fix("delete the category", (delete("categories", row),), "unsafe"))

@@ -30,7 +30,9 @@ Unsafe: point the annotations of the later category at the first one and delete 
 really are one class.
 """
 
-from labellint.findings import Problem
+import numpy as np
+
+from labellint.findings import Fix, Problem, delete, set_field
 
 CODE = "LL017"
 NAME = "duplicate-category-name"
@@ -48,4 +50,14 @@ def check(ds, options):
         first = first_row.setdefault(name, row)
         if first != row and ids[first] != ids[row]:  # same id twice is LL010's
             yield Problem(f"category name {name!r} is already used by category id {int(ids[first])} "
-                          f"(/categories/{first}): one class split over two ids", category=row)
+                          f"(/categories/{first}): one class split over two ids", category=row,
+                          fix=Fix(f"merge into category id {int(ids[first])}", _merge(ds, row, first), "unsafe"))
+
+
+def _merge(ds, row: int, first: int):
+    """Point the annotations of category ``row`` at ``first`` and delete ``row``."""
+    def edits():
+        target = int(ds.categories.id[first])
+        users = np.flatnonzero(ds.ann_category_row == row).tolist()
+        return (*(set_field("annotations", a, "category_id", target) for a in users), delete("categories", row))
+    return edits

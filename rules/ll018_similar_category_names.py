@@ -28,8 +28,8 @@ per-class metrics of both are wrong.
 None.
 
 ## Fix
-Unsafe: merge the two categories (relabel the annotations of one to the other), if they are
-one class.
+None automatically: merge the two categories (relabel the annotations of one to the other) if
+they are one class; which name is right is a person's call.
 """
 
 import re
@@ -40,7 +40,7 @@ CODE = "LL018"
 NAME = "similar-category-names"
 SEVERITY = "warning"
 OPTIONS: dict = {}
-FIX = "unsafe"
+FIX = "none"
 
 _SEPARATORS = re.compile(r"[\s_\-]+")
 

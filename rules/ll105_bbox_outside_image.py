@@ -28,12 +28,13 @@ size statistics the anchors are tuned on.
   round box corners outward.
 
 ## Fix
-Safe: clip the box to the image (and recompute `area` when it was `w * h`).
+Safe: clip the box to the image (and recompute `area` when it was `w * h`). A box with nothing
+inside the image gets no automatic fix: delete or redraw it.
 """
 
 import numpy as np
 
-from labellint.findings import Problem
+from labellint.findings import Fix, Problem, set_field
 
 CODE = "LL105"
 NAME = "bbox-outside-image"
@@ -61,9 +62,28 @@ def check(ds, options):
     for i in flagged.tolist():
         parts = [f"{sides[s]} by {over[i, s]:.4g}px" for s in range(4) if over[i, s] > tol]
         extent = max(float(w[i]), float(h[i]))
+        row = int(ann[i])
         yield Problem(
             f"bbox [{', '.join(f'{v:g}' for v in ds.annotations.bbox[ann[i]])}] extends outside its "
             f"{w[i]:g}x{h[i]:g} image: {', '.join(parts)}",
-            annotation=int(ann[i]),
+            annotation=row,
             score=min(1.0, 0.5 + float(worst[i]) / (2 * extent)),
+            fix=_clip(ds, row, float(w[i]), float(h[i])),
         )
+
+
+def _clip(ds, row: int, width: float, height: float) -> Fix | None:
+    """The box cut to the image; ``area`` follows when it was the box's ``w * h``. A box with
+    nothing inside the image gets no fix: deleting it is a person's call."""
+    x, y, bw, bh = (float(v) for v in ds.annotations.bbox[row])
+    if not all(np.isfinite([x, y, bw, bh])):
+        return None
+    x0, y0 = max(x, 0.0), max(y, 0.0)
+    x1, y1 = min(x + bw, width), min(y + bh, height)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    edits = [set_field("annotations", row, "bbox", [x0, y0, x1 - x0, y1 - y0])]
+    area = float(ds.annotations.area[row])
+    if np.isfinite(area) and abs(area - bw * bh) <= 1e-6 * max(1.0, bw * bh):
+        edits.append(set_field("annotations", row, "area", (x1 - x0) * (y1 - y0)))
+    return Fix("clip the box to the image", tuple(edits))

@@ -29,13 +29,14 @@ mask and box disagree, and augmentations that transform points may raise.
   points on the pixel border at `width` rather than `width - 1`.
 
 ## Fix
-Safe: clip the points to the image (then recompute `bbox` and `area` from the clipped shape).
+Safe: clip the polygons to the image (their intersection with it, not moved points) and recompute
+`area` from the clipped mask; a box that sticks out too is LL105's fix.
 """
 
 import numpy as np
 
 from labellint import geometry
-from labellint.findings import Problem
+from labellint.findings import Fix, Problem, set_field
 
 CODE = "LL107"
 NAME = "polygon-outside-image"
@@ -61,4 +62,26 @@ def check(ds, options):
         parts = [f"{sides[s]} by {over[i, s]:.4g}px" for s in range(4) if over[i, s] > tol]
         yield Problem(f"polygon points lie outside the {w[i]:g}x{h[i]:g} image: {', '.join(parts)}",
                       annotation=int(ann[i]), pointer=f"/annotations/{int(ann[i])}/segmentation",
-                      score=min(1.0, 0.5 + float(worst[i]) / (2 * max(float(w[i]), float(h[i])))))
+                      score=min(1.0, 0.5 + float(worst[i]) / (2 * max(float(w[i]), float(h[i])))),
+                      fix=Fix("clip the polygons to the image", _clip(ds, int(ann[i]), float(w[i]), float(h[i]))))
+
+
+def _clip(ds, row: int, width: float, height: float):
+    """Edits replacing the polygons by their intersection with the image (Sutherland-Hodgman) and
+    ``area`` by the clipped mask's; none when no polygon keeps any part inside."""
+    def edits():
+        from labellint.fix import values
+
+        entry = values.entry(ds, "annotations", row)
+        polygons = entry.get("segmentation") if entry else None
+        if not isinstance(polygons, list):
+            return ()
+        clipped = [c for c in (values.clip_polygon(p, width, height) for p in polygons if isinstance(p, list)) if c]
+        if not clipped:
+            return ()
+        out = [set_field("annotations", row, "segmentation", clipped)]
+        area = values.coco_area(clipped, height, width)
+        if area is not None and "area" in entry:
+            out.append(set_field("annotations", row, "area", area))
+        return tuple(out)
+    return edits

@@ -36,7 +36,7 @@ Unsafe: set the box to the segmentation's extent, if the segmentation is the one
 import numpy as np
 
 from labellint import geometry
-from labellint.findings import Problem
+from labellint.findings import Fix, Problem, set_field
 
 CODE = "LL109"
 NAME = "bbox-segmentation-mismatch"
@@ -63,4 +63,6 @@ def check(ds, options):
     iou = geometry.box_iou(a, b)
     for i in np.flatnonzero(iou < min_iou).tolist():
         yield Problem(f"bbox {_fmt(a[i])} does not match its segmentation's extent {_fmt(b[i])} "
-                      f"(IoU {iou[i]:.2f})", annotation=int(rows[i]), score=1.0 - float(iou[i]))
+                      f"(IoU {iou[i]:.2f})", annotation=int(rows[i]), score=1.0 - float(iou[i]),
+                      fix=Fix("set the box to the segmentation's extent",
+                              (set_field("annotations", int(rows[i]), "bbox", [float(v) for v in b[i]]),), "unsafe"))

@@ -28,13 +28,14 @@ edited after export.
   the two areas.
 
 ## Fix
-Safe: set `area` to the segmentation's area (or to `width * height` without segmentation).
+Safe: set `area` to the segmentation's area, rasterised at the image's size as pycocotools does
+(or to `width * height` without segmentation).
 """
 
 import numpy as np
 
 from labellint import geometry
-from labellint.findings import Problem
+from labellint.findings import Fix, Problem, set_field
 
 CODE = "LL110"
 NAME = "area-mismatch"
@@ -64,4 +65,17 @@ def check(ds, options):
         what = "the box's width x height" if no_segmentation[row] else "the segmentation's area"
         yield Problem(f"area {area[row]:.6g} differs from {what} {ref:.6g}",
                       annotation=row, pointer=f"/annotations/{row}/area",
-                      score=min(1.0, float(diff[row]) / max(float(area[row]), ref, 1e-9)))
+                      score=min(1.0, float(diff[row]) / max(float(area[row]), ref, 1e-9)),
+                      fix=Fix("set area from the " + ("box" if no_segmentation[row] else "segmentation"),
+                              _area_fix(ds, row, ref if no_segmentation[row] else None)))
+
+
+def _area_fix(ds, row: int, box_area: float | None):
+    """Edits setting ``area``: ``w * h`` without a segmentation, else the mask's pixel count at the
+    image's size, as pycocotools computes it (computed only when fixing)."""
+    def edits():
+        from labellint.fix import values
+
+        value = box_area if box_area is not None else values.segmentation_area(ds, row)
+        return () if value is None else (set_field("annotations", row, "area", value),)
+    return edits

@@ -28,14 +28,14 @@ the object silently disappears from both.
 None.
 
 ## Fix
-Unsafe: set `iscrowd` to 0 if it is one object, or convert the polygons to RLE if it really is
-a crowd.
+Unsafe: set `iscrowd` to 0 (`--unsafe-fixes`) if it is one object, or convert the polygons to
+RLE if it really is a crowd.
 """
 
 import numpy as np
 
 from labellint import geometry
-from labellint.findings import Problem
+from labellint.findings import Fix, Problem, set_field
 
 CODE = "LL112"
 NAME = "crowd-polygon"
@@ -52,4 +52,5 @@ def check(ds, options):
     for row in np.flatnonzero(crowd & (kind == geometry.POLYGONS)).tolist():
         yield Problem("crowd annotation (iscrowd 1) stored as polygons: one object flagged as a crowd by "
                       "mistake? Evaluation ignores detections on it and training usually drops it",
-                      annotation=row, pointer=f"/annotations/{row}/iscrowd", score=0.7)
+                      annotation=row, pointer=f"/annotations/{row}/iscrowd", score=0.7,
+                      fix=Fix("set iscrowd to 0", (set_field("annotations", row, "iscrowd", 0),), "unsafe"))

@@ -30,7 +30,7 @@ Safe: set `area` to the segmentation's area, or to `width * height` of the box w
 
 import numpy as np
 
-from labellint.findings import Problem
+from labellint.findings import Fix, Problem, set_field
 
 CODE = "LL113"
 NAME = "missing-area"
@@ -47,4 +47,20 @@ def check(ds, options):
     for row in missing.tolist():
         if row not in already:
             yield Problem("annotation has no 'area': pycocotools' COCOeval reads it for every evaluation and "
-                          "raises KeyError", annotation=row, score=0.5)
+                          "raises KeyError", annotation=row, score=0.5,
+                          fix=Fix("add the missing area", _area(ds, row)))
+
+
+def _area(ds, row: int):
+    def edits():
+        from labellint.fix import values
+
+        found = values.entry(ds, "annotations", row)
+        value = None
+        if found is not None and found.get("segmentation"):
+            value = values.segmentation_area(ds, row)
+        if value is None:
+            w, h = (float(v) for v in ds.annotations.bbox[row, 2:])
+            value = w * h if np.isfinite(w * h) and w >= 0 and h >= 0 else None
+        return () if value is None else (set_field("annotations", row, "area", value),)
+    return edits

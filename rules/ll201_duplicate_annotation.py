@@ -28,14 +28,15 @@ the object's weight. Double clicks in labelling tools and merges of overlapping 
 - `min_iou` (float, default 0.9): IoU from which two boxes of one class count as one object.
 
 ## Fix
-Unsafe: delete the later annotation. Safe in spirit for identical boxes, but two real objects
-can overlap this much (a stack of plates seen from above).
+Unsafe: delete the later annotation, since two real objects can overlap this much (a stack of
+plates seen from above). An exact duplicate (every field but the id equal) is deleted by `--fix`
+as safe: it is the same label twice.
 """
 
 import numpy as np
 
 from labellint import geometry
-from labellint.findings import Problem
+from labellint.findings import Fix, Problem, delete
 
 CODE = "LL201"
 NAME = "duplicate-annotation"
@@ -57,7 +58,21 @@ def check(ds, options):
         identical = np.array_equal(ann.bbox[row], ann.bbox[other])
         overlap = "an identical box" if identical else f"IoU {iou[i]:.2f}"
         yield Problem(f"duplicate of annotation id {int(ann.id[other])} (/annotations/{other}): same class "
-                      f"{_category(ds, row)!r}, {overlap}", annotation=row, score=float(iou[i]))
+                      f"{_category(ds, row)!r}, {overlap}", annotation=row, score=float(iou[i]),
+                      fix=_drop(ds, row, other, identical))
+
+
+def _drop(ds, row: int, other: int, identical_box: bool) -> Fix:
+    """Delete the later annotation: safe when it is the earlier one again (every field but the id
+    equal), unsafe when only the boxes overlap."""
+    from labellint.fix import values
+
+    exact = False
+    if identical_box:
+        a, b = values.entry(ds, "annotations", row), values.entry(ds, "annotations", other)
+        exact = a is not None and b is not None and {**a, "id": None} == {**b, "id": None}
+    return Fix("delete the exact duplicate" if exact else "delete the later, overlapping annotation",
+               (delete("annotations", row),), "safe" if exact else "unsafe")
 
 
 def _category(ds, row: int) -> str:

@@ -34,8 +34,8 @@ The examples use `min_annotations = 2`.
 - `min_annotations` (int, default 10): classes with fewer annotations are reported.
 
 ## Fix
-Unsafe: relabel the boxes to the class they belong to (the suggestion names classes whose
-names contain this one), or label more examples.
+None automatically: relabel the boxes to the class they belong to (the suggestion names classes
+whose names contain this one), or label more examples.
 """
 
 import re
@@ -48,7 +48,7 @@ CODE = "LL301"
 NAME = "rare-class"
 SEVERITY = "warning"
 OPTIONS = {"min_annotations": 10}
-FIX = "unsafe"
+FIX = "none"
 EXAMPLE_OPTIONS = {"min_annotations": 2}
 
 _WORDS = re.compile(r"[\s_\-]+")

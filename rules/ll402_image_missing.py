@@ -28,7 +28,8 @@ Unsafe: delete the image entry and its annotations, or restore the file.
 """
 
 from labellint import images
-from labellint.findings import Problem
+from labellint.findings import Fix, Problem
+from labellint.fix.values import drop_image
 
 CODE = "LL402"
 NAME = "image-missing"
@@ -48,4 +49,5 @@ def check(ds, options):
         if info.status == images.MISSING:
             boxes = " (it has annotations)" if row in annotated else ""
             yield Problem(f"image file '{ds.images.file_name[row]}' not found under the image root{boxes}",
-                          image=row, score=1.0 if boxes else 0.8)
+                          image=row, score=1.0 if boxes else 0.8,
+                          fix=Fix("delete the image entry and its annotations", drop_image(ds, row), "unsafe"))

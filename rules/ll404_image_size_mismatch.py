@@ -30,7 +30,7 @@ Unsafe: set `width` and `height` to the real size (the boxes may need rescaling 
 import math
 
 from labellint import images
-from labellint.findings import Problem
+from labellint.findings import Fix, Problem, set_field
 
 CODE = "LL404"
 NAME = "image-size-mismatch"
@@ -56,4 +56,7 @@ def check(ds, options):
             continue
         ratio = max(info.width / max(w, 1), w / max(info.width, 1), info.height / max(h, 1), h / max(info.height, 1))
         yield Problem(f"image '{ds.images.file_name[row]}' is {info.width}x{info.height} but the file says "
-                      f"{w:g}x{h:g}", image=row, score=min(1.0, 0.5 + (ratio - 1) / 2))
+                      f"{w:g}x{h:g}", image=row, score=min(1.0, 0.5 + (ratio - 1) / 2),
+                      fix=Fix(f"set the size to {info.width}x{info.height}",
+                              (set_field("images", row, "width", info.width),
+                               set_field("images", row, "height", info.height)), "unsafe"))

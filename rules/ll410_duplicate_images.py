@@ -36,7 +36,8 @@ Unsafe: delete the later entries (merge their boxes into the first when they hol
 import numpy as np
 
 from labellint import images
-from labellint.findings import Problem
+from labellint.findings import Fix, Problem
+from labellint.fix.values import drop_image
 
 CODE = "LL410"
 NAME = "duplicate-images"
@@ -79,4 +80,5 @@ def check(ds, options):
         how = "identical bytes" if same_bytes else f"perceptual hash {dist} of 64 bits apart"
         yield Problem(f"image '{ds.images.file_name[later]}' duplicates /images/{first} "
                       f"('{ds.images.file_name[first]}', id {int(ds.images.id[first])}): {how}",
-                      image=later, score=1.0 if same_bytes else 0.9 - dist / 100)
+                      image=later, score=1.0 if same_bytes else 0.9 - dist / 100,
+                      fix=Fix("delete the later entry and its annotations", drop_image(ds, later), "unsafe"))

@@ -30,7 +30,8 @@ With a picture that `train.json` does not hold:
   only.
 
 ## Fix
-Unsafe: remove the image (and its boxes) from one of the files, usually the later split.
+None automatically: remove the image (and its boxes) from one of the files, usually the later
+split; which split keeps it is a person's call.
 """
 
 import numpy as np
@@ -42,7 +43,7 @@ CODE = "LL411"
 NAME = "image-leakage"
 SEVERITY = "error"
 OPTIONS = {"max_distance": 4}
-FIX = "unsafe"
+FIX = "none"
 REQUIRES = ("images",)
 
 

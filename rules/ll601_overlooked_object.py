@@ -39,8 +39,9 @@ The examples need predictions; with these, the bad file is reported and the good
 - `alpha` (float, default 0.9): weight of IoU against the distance of the centres in the similarity.
 
 ## Fix
-Unsafe: look at the image and add the box (with the suggested class) if the object is there;
-predictions can be wrong, and out-of-sample predictions (cross-validation) find more real issues.
+None automatically: look at the image and add the box (with the suggested class) if the model
+is right; predictions can be wrong, and out-of-sample predictions (cross-validation) find more
+real issues.
 """
 
 from labellint.findings import Problem
@@ -50,7 +51,7 @@ CODE = "LL601"
 NAME = "overlooked-object"
 SEVERITY = "warning"
 OPTIONS = {"min_confidence": 0.95, "threshold_scale": 0.2, "alpha": 0.9}
-FIX = "unsafe"
+FIX = "none"
 REQUIRES = ("predictions",)
 
 

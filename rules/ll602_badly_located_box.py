@@ -41,7 +41,7 @@ The examples need predictions; with these, the bad file is reported and the good
 Unsafe: look at the image and redraw the box, starting from the proposed one if it fits.
 """
 
-from labellint.findings import Problem
+from labellint.findings import Fix, Problem, set_field
 from labellint.gate import objectlab
 
 CODE = "LL602"
@@ -67,4 +67,8 @@ def check(ds, options):
             f"{prepared.pred_score[pred]:.2f}, IoU {iou:.2f} with the label {objectlab.box_text(ds.annotations.bbox[ann])};"
             f" score {score:.3g})",
             annotation=ann, score=1.0 - score, suggestion=name,
+            extra={"suggested_bbox": [round(float(v), 2) for v in prepared.pred_box[pred]]},
+            fix=Fix("move the box to the model's", (set_field("annotations", ann, "bbox",
+                                                              [round(float(v), 2) for v in prepared.pred_box[pred]]),),
+                    "unsafe"),
         )

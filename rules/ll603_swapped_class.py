@@ -43,7 +43,7 @@ The examples need predictions; with these, the bad file is reported and the good
 Unsafe: look at the image and relabel the box with the suggested class if the model is right.
 """
 
-from labellint.findings import Problem
+from labellint.findings import Fix, Problem, set_field
 from labellint.gate import objectlab
 
 CODE = "LL603"
@@ -72,4 +72,7 @@ def check(ds, options):
             f"labelled '{name}' but the model sees a '{other}' here (confidence {prepared.pred_score[pred]:.2f}, "
             f"box {objectlab.box_text(prepared.pred_box[pred])}; score {score:.3g})",
             annotation=ann, score=1.0 - score, suggestion=other,
+            extra={"suggested_category_id": int(ds.categories.id[prepared.pred_cls[pred]])},
+            fix=Fix(f"relabel to '{other}'", (set_field("annotations", ann, "category_id",
+                                                         int(ds.categories.id[prepared.pred_cls[pred]])),), "unsafe"),
         )

@@ -14,9 +14,20 @@ import json
 import msgspec
 
 
+def _canonical(value):
+    """Numbers by value: 50 and 50.0 are one state (a fix may write either)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    return value
+
+
 def state_of(entry) -> str:
     """16 hex digits identifying a decoded entry's content."""
-    text = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+    text = json.dumps(_canonical(entry), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 

@@ -75,4 +75,36 @@ def _footer(result) -> Text:
         parts.append("no findings")
     if result.hidden:
         parts.append(f"{result.hidden} hidden by baseline/diff base")
+    if not result.fixes:
+        safe = sum(1 for f in result.findings if f.fix is not None and f.fix.safety == "safe")
+        unsafe = sum(1 for f in result.findings if f.fix is not None and f.fix.safety != "safe")
+        if safe or unsafe:
+            hint = f"{safe} fixable with --fix" if safe else "none fixable with --fix"
+            if unsafe:
+                hint += f" ({unsafe} more with --unsafe-fixes)"
+            parts.append(hint)
     return Text("\n" + " · ".join(parts), style="bold")
+
+
+def fix_summary(result, console: Console, written: bool) -> None:
+    """What --fix fixed (or --diff would fix), by rule, and what remains."""
+    fixed = Counter()
+    files = 0
+    for record in result.fixes:
+        if record.changed:
+            files += 1
+            fixed.update(record.by_rule())
+    total = sum(fixed.values())
+    verb = "fixed" if written else "would fix"
+    if total:
+        rules = ", ".join(f"{code} x{n}" for code, n in sorted(fixed.items()))
+        line = f"{verb} {total} problem{'s' * (total != 1)} in {files} file{'s' * (files != 1)} ({rules})"
+    else:
+        line = "nothing to fix" if written else "nothing would change"
+    remaining = len(result.findings)
+    if written:
+        unsafe = sum(1 for f in result.findings if f.fix is not None and f.fix.safety != "safe")
+        line += f"; {remaining} finding{'s' * (remaining != 1)} remain"
+        if unsafe and not any(f.fix.safety != "safe" for r in result.fixes for f in r.applied):
+            line += f", {unsafe} of them fixable with --unsafe-fixes"
+    console.print(Text(line, style="bold green" if total else "bold"))

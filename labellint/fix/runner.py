@@ -1,0 +1,118 @@
+"""``check --fix``: apply the fixes rules propose, re-lint, repeat until nothing fixable is left.
+
+Each pass lints the file, takes the fixable findings in rank order, skips any whose edits touch an
+entry that an earlier fix of the same pass already touches (the next pass, on the re-read
+file, picks them up), splices all chosen edits in at once (jsonedit) and re-reads the result.
+A finding whose fix was applied once is never fixed again, so a fix that does not cure its
+finding cannot loop. Nothing is written here: the caller writes the final bytes atomically, or
+shows them as a diff.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from dataclasses import dataclass, field
+
+from labellint import engine
+from labellint.coco import load_bytes
+from labellint.findings import Finding
+from labellint.fix import jsonedit
+
+MAX_PASSES = 10
+
+
+@dataclass
+class FileFix:
+    relpath: str
+    original: bytes
+    fixed: bytes
+    applied: list[Finding] = field(default_factory=list)  # the findings whose fixes went in
+    passes: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return self.fixed != self.original
+
+    def by_rule(self) -> Counter:
+        return Counter(f.code for f in self.applied)
+
+
+def allowed(f: Finding, unsafe: bool) -> bool:
+    return f.fix is not None and (f.fix.safety == "safe" or unsafe)
+
+
+def fix_dataset(ds, settings, context: dict, unsafe: bool, exclude: set[str] = frozenset()):
+    """(final Dataset, its findings, skipped rule codes, FileFix). ``exclude``: fingerprints not to
+    fix (hidden by a baseline or present at the diff base)."""
+    original = bytes(ds.data)
+    record = FileFix(ds.path, original, original)
+    done: set[str] = set(exclude)
+    findings, skipped = engine.lint(ds, settings, context)
+    for _ in range(MAX_PASSES):
+        chosen, touched, edits = [], set(), []
+        for f in findings:
+            if not allowed(f, unsafe) or f.fingerprint in done:
+                continue
+            try:
+                change = f.fix.resolved()
+            except Exception:  # a fix that cannot be computed is simply not offered
+                done.add(f.fingerprint)
+                continue
+            entities = {(e.section, e.index) for e in change}
+            if not change or entities & touched:
+                if not change:
+                    done.add(f.fingerprint)
+                continue
+            touched |= entities
+            chosen.append(f)
+            edits.extend(change)
+        if not chosen:
+            break
+        new = jsonedit.apply_edits(ds, edits)
+        done.update(f.fingerprint for f in chosen)
+        record.passes += 1
+        if new == bytes(ds.data):
+            continue
+        record.applied.extend(chosen)
+        ds = load_bytes(new, ds.path)
+        findings, skipped = engine.lint(ds, settings, context)
+    record.fixed = bytes(ds.data)
+    return ds, findings, skipped, record
+
+
+def unified_diff(fix: FileFix, context_lines: int = 3) -> str:
+    """A unified diff of the change. A minified file is one line, so its diff is shown entry by
+    entry instead: each changed entry as a -/+ pair under its JSON pointer."""
+    before = fix.original.decode("utf-8", "surrogateescape")
+    after = fix.fixed.decode("utf-8", "surrogateescape")
+    a, b = f"a/{fix.relpath}", f"b/{fix.relpath}"
+    if before.count("\n") > 2:
+        lines = difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                     a, b, n=context_lines)
+        return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+    return _entry_diff(fix, a, b)
+
+
+def _entry_diff(fix: FileFix, a: str, b: str) -> str:
+    old, new = load_bytes(fix.original, fix.relpath), load_bytes(fix.fixed, fix.relpath)
+    out = [f"--- {a}\n", f"+++ {b}\n"]
+    for section in ("images", "annotations", "categories"):
+        before = _entries(old, section)
+        after = _entries(new, section)
+        matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            if tag == "equal":
+                continue
+            out.append(f"@@ /{section}/{i1} @@\n")
+            out.extend(f"-{t}\n" for t in before[i1:i2])
+            out.extend(f"+{t}\n" for t in after[j1:j2])
+    return "".join(out) if len(out) > 2 else ""
+
+
+def _entries(ds, section: str) -> list[str]:
+    starts = ds.offsets().get(section)
+    if starts is None:
+        return []
+    return [bytes(ds.data[int(s):jsonedit.value_end(ds.data, int(s))]).decode("utf-8", "surrogateescape")
+            for s in starts]

@@ -140,7 +140,7 @@ def hook_repo(tmp_path_factory, env) -> tuple[Path, str]:
     return dest, _git("rev-parse", "HEAD", cwd=dest, env=env).strip()
 
 
-def _new_project(path: Path, env: dict, hook_repo: tuple[Path, str] | None) -> Path:
+def _new_project(path: Path, env: dict, hook_repo: tuple[Path, str] | None, hook: str = "labellint") -> Path:
     path.mkdir(parents=True, exist_ok=True)
     _git("init", "-q", cwd=path, env=env)
     _git("config", "user.name", "Dataset Maintainer", cwd=path, env=env)
@@ -149,7 +149,7 @@ def _new_project(path: Path, env: dict, hook_repo: tuple[Path, str] | None) -> P
     if hook_repo is not None:
         repo, rev = hook_repo
         (path / ".pre-commit-config.yaml").write_text(
-            f"repos:\n- repo: {json.dumps(repo.as_posix())}\n  rev: {rev}\n  hooks:\n  - id: labellint\n",
+            f"repos:\n- repo: {json.dumps(repo.as_posix())}\n  rev: {rev}\n  hooks:\n  - id: {hook}\n",
             encoding="utf-8")
     return path
 
@@ -255,3 +255,21 @@ def test_try_repo(tmp_path, env, hook_repo):
     assert "LL105" in out and "bad_boxes.json" in out, out
     assert "good.json:" not in out, out
     assert "skipped: package.json" in out, out
+
+
+def test_fix_hook_repairs_the_file_and_fails_the_commit(tmp_path, env, hook_repo, hook_installed):
+    """The labellint-fix hook clips the box; pre-commit fails because a file changed, and the
+    second run (after staging the fix) passes."""
+    project = _new_project(tmp_path / "dataset", env, hook_repo, hook="labellint-fix")
+    bad = _write_json(project / "bad_boxes.json", BOX_OUTSIDE)
+    _git("add", "-A", cwd=project, env=env)
+    before = bad.read_bytes()
+    proc = _pre_commit("run", "--files", bad.name, cwd=project, env=env)
+    assert proc.returncode == 1, _shown(proc)
+    assert "files were modified by this hook" in proc.stdout, proc.stdout
+    assert "fixed 1 problem" in proc.stdout, proc.stdout
+    after = bad.read_bytes()
+    assert after != before and json.loads(after)["annotations"][0]["bbox"] != json.loads(before)["annotations"][0]["bbox"]
+    _git("add", "-A", cwd=project, env=env)
+    proc = _pre_commit("run", "--files", bad.name, cwd=project, env=env)
+    assert proc.returncode == 0, _shown(proc)

@@ -15,9 +15,11 @@ if [ -z "${LABELLINT_BACKBONE:-}" ] && [ -f "$model" ]; then
   export LABELLINT_BACKBONE=$model
 fi
 set +e
-.venv/bin/labellint check demo/annotations.json --images demo/images "$@"
+.venv/bin/labellint check demo/annotations.json --images demo/images \
+  --output-format html --output-file demo/review.html "$@"
 status=$?
 set -e
 echo
 echo "labellint exited with $status (1 = findings at or above the fail-on level; the demo has seeded defects: demo/DEFECTS.md)"
+echo "review gallery: demo/review.html (open it in a browser; README: 'Fix, review, apply')"
 [ "$status" -le 1 ]

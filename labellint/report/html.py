@@ -1,0 +1,448 @@
+"""The review gallery: one self-contained HTML page to look at findings and decide what to do.
+
+``labellint check DATA.json --images DIR -f html -o review.html`` writes it; the reviewer opens it
+in a browser (no server, no network), accepts, relabels, deletes or keeps each finding, and
+downloads ``decisions.json`` for ``labellint apply``.
+
+The page is a fixed template (``gallery/template.html``, ``gallery.css``, ``gallery.js``) plus one
+JSON blob that holds everything from the run: findings in their ranked order, each file's classes,
+and every picture as a ``data:`` URI, stored once and looked up by key (one image can be behind
+hundreds of findings). Dataset strings come from strangers: the script inserts them only as text,
+and the blob escapes every ``<`` so that no string can close its ``<script>`` element. A
+Content-Security-Policy lets only the page's own script (by hash) run and only ``data:`` images
+load.
+
+Each picture is decoded once, whatever number of findings and crops it serves: the gallery
+plans every thumbnail and crop first, then reads the images in threads.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import resources
+from io import BytesIO
+from pathlib import Path
+
+from rich.console import Console
+
+from labellint import __version__, progress
+from labellint import images as images_mod
+from labellint.coco import MISSING_ID
+from labellint.fix.state import entry_state
+from labellint.report.safe import clean
+
+#: Findings that get pictures (the rest show their box on a blank canvas); keeps the file reasonable.
+MAX_PICTURED = 5000
+THUMB_PX = 320  # longest side of an image's thumbnail
+CROP_PX = 160  # longest side of a finding's enlarged crop
+NEIGHBOUR_PX = 72  # longest side of a neighbour's crop
+JPEG_QUALITY = 70
+MAX_NEIGHBOURS = 10
+MAX_BOXES_PER_IMAGE = 200  # the other boxes of an image, drawn faintly around the finding's box
+MAX_TEXT = 2000  # characters of one message kept (a hostile file can hold megabytes in a name)
+
+_ANNOTATION = re.compile(r"^/annotations/(\d+)(?:/|$)")
+_IMAGE = re.compile(r"^/images/(\d+)(?:/|$)")
+_CATEGORY = re.compile(r"^/categories/(\d+)(?:/|$)")
+
+
+def render(result, images: Path | None = None, console: Console | None = None) -> str:
+    """The gallery page for a run's findings (``result.datasets`` must hold the loaded files)."""
+    console = console or Console(stderr=True)
+    plan = _Plan(result, Path(images) if images is not None else None)
+    doc = plan.build()
+    plan.draw_pictures(console)
+    doc["images"] = {key: rec.to_json() for key, rec in plan.images.items()}
+    doc["crops"] = plan.crop_results
+    return page(doc)
+
+
+# -- the page ------------------------------------------------------------------------------------
+
+def page(doc: dict) -> str:
+    """Fill the template: style, script (allowed by its hash) and the data blob."""
+    folder = resources.files("labellint.report") / "gallery"
+    template = (folder / "template.html").read_text(encoding="utf-8")
+    style = (folder / "gallery.css").read_text(encoding="utf-8")
+    script = (folder / "gallery.js").read_text(encoding="utf-8")
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    csp = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; "
+           "base-uri 'none'; form-action 'none'")
+    parts = {"CSP": csp, "STYLE": style, "SCRIPT": script, "DATA": blob(doc)}
+    # one pass: a value is never searched for placeholders again (the data may contain "{{SCRIPT}}")
+    return re.sub(r"\{\{(CSP|STYLE|SCRIPT|DATA)\}\}", lambda m: parts[m.group(1)], template)
+
+
+def blob(doc: dict) -> str:
+    """JSON that is safe inside ``<script type="application/json">``: no ``<`` at all, so neither
+    ``</script>`` nor ``<!--`` can appear; U+2028/2029 escaped for old parsers."""
+    text = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def report_id(findings) -> str:
+    """Identifies the run's findings, so decisions made on one report are stored (and applied) as its."""
+    h = hashlib.sha256("\n".join(f.fingerprint for f in findings).encode("utf-8"))
+    return h.hexdigest()[:16]
+
+
+# -- planning: what each finding shows -------------------------------------------------------------
+
+@dataclass
+class _ImageRecord:
+    """One image of one file, as the page draws it: size, thumbnail, other boxes, why there is no picture."""
+
+    path: str
+    row: int
+    name: str
+    width: float | None
+    height: float | None
+    boxes: list = field(default_factory=list)
+    src: str | None = None
+    why: str | None = None
+    wanted: bool = False  # a pictured finding shows it: decode it
+    crops: dict = field(default_factory=dict)  # crop key -> (annotation row, size)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "w": self.width, "h": self.height, "src": self.src, "why": self.why,
+                "boxes": self.boxes}
+
+
+def _num(value) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if v == v and v not in (float("inf"), float("-inf")) else None
+
+
+def _box(ds, row: int) -> list | None:
+    b = [_num(v) for v in ds.annotations.bbox[row]]
+    return None if any(v is None for v in b) else [round(v, 2) for v in b]
+
+
+def _id(value):
+    value = int(value)
+    return None if value == MISSING_ID else value
+
+
+def _text(s) -> str:
+    s = clean(s)
+    return s if len(s) <= MAX_TEXT else s[:MAX_TEXT] + "…"
+
+
+def _row(pattern, pointer: str, size: int) -> int | None:
+    m = pattern.match(pointer or "")
+    if m is None:
+        return None
+    row = int(m.group(1))
+    return row if row < size else None
+
+
+def accept_action(f, ds, row: int) -> dict | None:
+    """What "accept" does for a finding on annotation ``row``, when the finding says it in a
+    machine-readable way: the rule's suggested class or box (``extra``), else its fix when that
+    is a relabel, a new box (with ``area`` following it, as the clip fix does) or a deletion of
+    this very annotation. None: the reviewer picks an action by hand."""
+    extra = f.extra or {}
+    if extra.get("suggested_category_id") is not None:
+        return _relabel(ds, extra["suggested_category_id"])
+    if extra.get("suggested_bbox") is not None:
+        return _set_bbox(extra["suggested_bbox"])
+    fix = f.fix
+    if fix is None or not fix.edits or any(e.section != "annotations" or e.index != row for e in fix.edits):
+        return None
+    if len(fix.edits) == 1 and fix.edits[0].op == "delete":
+        return {"action": "delete", "label": "delete the box"}
+    fields = {e.field: e for e in fix.edits if e.op == "set"}
+    if len(fields) != len(fix.edits):
+        return None
+    if set(fields) == {"category_id"}:
+        return _relabel(ds, fields["category_id"].value)
+    if set(fields) in ({"bbox"}, {"bbox", "area"}):
+        return _set_bbox(fields["bbox"].value)
+    return None
+
+
+def _relabel(ds, category_id) -> dict | None:
+    if isinstance(category_id, bool) or not isinstance(category_id, int):
+        return None
+    crow = _category_row(ds, category_id)
+    name = ds.category_name(crow) if crow is not None else f"#{category_id}"
+    return {"action": "relabel", "category_id": category_id, "label": f"relabel → '{_text(name)}'"}
+
+
+def _set_bbox(value) -> dict | None:
+    if not isinstance(value, (list, tuple)) or len(value) != 4:
+        return None
+    values = [_num(v) for v in value]
+    if any(v is None for v in values):
+        return None
+    values = [int(v) if v.is_integer() else v for v in values]
+    return {"action": "set_bbox", "bbox": values, "label": "set box [" + ", ".join(f"{v:g}" for v in values) + "]"}
+
+
+def _category_row(ds, category_id) -> int | None:
+    try:
+        wanted = int(category_id)
+    except (TypeError, ValueError):
+        return None
+    rows = ds.shared("gallery.category_rows",
+                     lambda: {cid: row for row, cid in reversed(list(enumerate(ds.categories.id.tolist())))})
+    return rows.get(wanted)
+
+
+class _Plan:
+    """Turns findings into the page's data and lists the pictures to make, keyed for sharing."""
+
+    def __init__(self, result, root: Path | None):
+        self.result = result
+        self.root = root
+        self.images: dict[str, _ImageRecord] = {}
+        self._image_keys: dict[tuple[str, int], str] = {}
+        self._crop_keys: dict[tuple[str, int, int], str] = {}
+        self.crop_results: dict[str, dict] = {}
+
+    def build(self) -> dict:
+        result = self.result
+        files = list(dict.fromkeys([f.path for f in result.files if f.status == "linted"]
+                                   + [f.path for f in result.findings]))
+        file_index = {p: i for i, p in enumerate(files)}
+        findings = []
+        for n, f in enumerate(result.findings):
+            findings.append(self._finding(f, file_index[f.path], pictured=n < MAX_PICTURED))
+        sev = result.by_severity()
+        linted = [f for f in result.files if f.status == "linted"]
+        return {
+            "format": "labellint-gallery",
+            "tool": {"name": "labellint", "version": __version__},
+            "report": report_id(result.findings),
+            "files": [self._file(p) for p in files],
+            "summary": {
+                "findings": len(result.findings),
+                "by_severity": {k: sev.get(k, 0) for k in ("error", "warning", "info")},
+                "annotations": sum(f.counts.get("annotations", 0) for f in linted),
+                "images": sum(f.counts.get("images", 0) for f in linted),
+                "hidden": result.hidden,
+                "pictured": min(len(result.findings), MAX_PICTURED),
+                "images_root": self.root is not None,
+            },
+            "errors": [_text(e) for e in result.errors],
+            "notes": [_text(n) for n in result.notes]
+                     + [f"rule {c} skipped: {r}" for c, r in sorted(result.skipped_rules.items())],
+            "findings": findings,
+        }
+
+    def _file(self, path: str) -> dict:
+        ds = self.result.datasets.get(path)
+        outcome = next((f for f in self.result.files if f.path == path), None)
+        classes = []
+        if ds is not None:
+            classes = [{"id": _id(cid), "name": _text(ds.category_name(row))}
+                       for row, cid in enumerate(ds.categories.id.tolist()) if _id(cid) is not None]
+        # "path" is the finding's path as is (decisions name the file by it); "label" is for display
+        return {"path": path, "label": _text(path), "classes": classes, "counts": outcome.counts if outcome else {}}
+
+    def _finding(self, f, file_no: int, pictured: bool) -> dict:
+        ds = self.result.datasets.get(f.path)
+        out = {"code": f.code, "name": f.name, "sev": str(f.severity), "msg": _text(f.message),
+               "sugg": None if f.suggestion is None else _text(f.suggestion), "file": file_no,
+               "loc": _text(f.location()), "line": f.line, "col": f.column, "ptr": _text(f.pointer),
+               "fp": f.fingerprint, "score": round(float(f.score), 3), "iid": f.image_id,
+               "ann": None, "aid": None, "state": None, "cid": None, "cls": None, "box": None,  # the box, if any
+               "img": None, "crop": None, "nb": [], "accept": None,
+               "fix": None if f.fix is None else {"safety": f.fix.safety, "title": _text(f.fix.title)}}
+        if ds is None:
+            return out
+        ann_row = _row(_ANNOTATION, f.pointer, len(ds.annotations))
+        image_row = _row(_IMAGE, f.pointer, len(ds.images))
+        cat_row = _row(_CATEGORY, f.pointer, len(ds.categories))
+        if ann_row is not None:
+            out["ann"] = ann_row
+            out["aid"] = _id(ds.annotations.id[ann_row])
+            out["state"] = entry_state(ds, "annotations", ann_row)
+            out["box"] = _box(ds, ann_row)
+            crow = int(ds.ann_category_row[ann_row])
+            out["cls"] = _text(ds.category_name(crow)) if crow >= 0 else None
+            out["cid"] = _id(ds.annotations.category_id[ann_row])
+            image_row = int(ds.ann_image_row[ann_row])
+            image_row = image_row if image_row >= 0 else None
+            out["accept"] = accept_action(f, ds, ann_row)
+        elif cat_row is not None:
+            out["cls"] = _text(ds.category_name(cat_row))
+        if image_row is not None:
+            out["img"] = self._image(f.path, ds, image_row, pictured)
+            if ann_row is not None and out["box"] is not None:
+                out["crop"] = self._crop(f.path, ds, image_row, ann_row, CROP_PX, pictured)
+        for nb in ((f.extra or {}).get("neighbours") or [])[:MAX_NEIGHBOURS]:
+            out["nb"].append(self._neighbour(f.path, ds, nb, pictured))
+        suggested = (f.extra or {}).get("suggested_category_id")
+        if suggested is not None:
+            crow = _category_row(ds, suggested)
+            out["suggested"] = _text(ds.category_name(crow)) if crow is not None else f"#{suggested}"
+        return out
+
+    def _neighbour(self, path, ds, nb: dict, pictured: bool) -> dict:
+        try:
+            row = int(nb.get("annotation"))
+        except (TypeError, ValueError, AttributeError):
+            return {"cls": None, "sim": None, "crop": None, "aid": None}
+        sim = _num(nb.get("similarity"))
+        if not 0 <= row < len(ds.annotations):
+            return {"cls": None, "sim": sim, "crop": None, "aid": None}
+        crow = int(ds.ann_category_row[row])
+        image_row = int(ds.ann_image_row[row])
+        crop = None
+        if image_row >= 0 and _box(ds, row) is not None:
+            self._image(path, ds, image_row, pictured)
+            crop = self._crop(path, ds, image_row, row, NEIGHBOUR_PX, pictured)
+        return {"cls": _text(ds.category_name(crow)) if crow >= 0 else None, "sim": sim, "crop": crop,
+                "aid": _id(ds.annotations.id[row])}
+
+    def _image(self, path: str, ds, row: int, pictured: bool) -> str:
+        key = self._image_keys.get((path, row))
+        if key is None:
+            key = self._image_keys[(path, row)] = f"i{len(self._image_keys)}"
+            name = ds.images.file_name[row]
+            rec = _ImageRecord(path, row, _text(name if isinstance(name, str) else repr(name)),
+                               _num(ds.images.width[row]), _num(ds.images.height[row]))
+            rec.boxes = self._boxes_of(ds, row)
+            self.images[key] = rec
+        rec = self.images[key]
+        if pictured:
+            rec.wanted = True
+        return key
+
+    def _boxes_of(self, ds, image_row: int) -> list:
+        def group() -> dict[int, list[int]]:
+            by_image: dict[int, list[int]] = {}
+            for ann, img in enumerate(ds.ann_image_row.tolist()):
+                if img >= 0:
+                    by_image.setdefault(img, []).append(ann)
+            return by_image
+
+        out = []
+        for ann in ds.shared("gallery.by_image", group).get(image_row, [])[:MAX_BOXES_PER_IMAGE]:
+            box = _box(ds, ann)
+            if box is not None:
+                out.append([ann, *box])
+        return out
+
+    def _crop(self, path: str, ds, image_row: int, ann_row: int, size: int, pictured: bool) -> str | None:
+        if self.root is None:
+            return None
+        key = self._crop_keys.get((path, ann_row, size))
+        if key is None:
+            key = self._crop_keys[(path, ann_row, size)] = f"c{len(self._crop_keys)}"
+        if pictured:
+            self.images[self._image_keys[(path, image_row)]].crops[key] = (ann_row, size)
+        return key
+
+    # -- pictures ------------------------------------------------------------------------------
+
+    def draw_pictures(self, console: Console) -> None:
+        """Decode every wanted image once (in threads) and make its thumbnail and crops."""
+        wanted = [(key, rec) for key, rec in self.images.items() if rec.wanted]
+        for key, rec in self.images.items():
+            if self.root is None:
+                rec.why = "image not available: no --images DIR was given"
+            elif not rec.wanted:
+                rec.why = f"image not embedded: only the first {MAX_PICTURED:,} findings get pictures"
+        if self.root is None or not wanted:
+            return
+        bases = {}
+        for path, source in self.result.sources.items():
+            bases[path] = _extra_bases(self.root, source)
+        with progress.bar(console) as bar, warnings.catch_warnings():
+            warnings.simplefilter("ignore", images_mod.Image.DecompressionBombWarning)
+            task = bar.add_task("making thumbnails", total=len(wanted))
+            with ThreadPoolExecutor(max_workers=images_mod.default_threads(),
+                                    thread_name_prefix="labellint-gallery") as pool:
+                jobs = [pool.submit(_draw, self.root, bases.get(rec.path, ()), self.result.datasets[rec.path], rec)
+                        for _, rec in wanted]
+                for job in jobs:
+                    crops = job.result()
+                    self.crop_results.update(crops)
+                    bar.advance(task)
+        for key in list(self._crop_keys.values()):
+            self.crop_results.setdefault(key, None)
+
+
+def _extra_bases(root: Path, source: Path | None) -> tuple:
+    """The annotation file's folder when it is inside the image root (images beside their JSON)."""
+    if source is None:
+        return ()
+    folder = Path(source).resolve().parent
+    try:
+        folder.relative_to(root.resolve())
+    except ValueError:
+        return ()
+    return (folder,) if folder != root.resolve() else ()
+
+
+def _draw(root: Path, bases: tuple, ds, rec: _ImageRecord) -> dict:
+    """Read and decode one image; set its thumbnail (or why there is none); return its crops."""
+    path, why = images_mod.resolve(root, ds.images.file_name[rec.row], bases)
+    if path is None:
+        rec.why = f"image not available: {why}"
+        return {}
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        rec.why = "image not available: no file at this file_name under the image root"
+        return {}
+    except OSError as exc:
+        rec.why = f"image not available: cannot be read ({exc.strerror or type(exc).__name__})"
+        return {}
+    info, im = images_mod.decode(data, images_mod.DEFAULT_MAX_PIXELS)
+    if im is None:
+        rec.why = f"image not available: {info.message or info.status}"
+        return {}
+    rgb = images_mod.to_rgb(im)
+    if images_mod.exif_applies(info, ds.images.width[rec.row], ds.images.height[rec.row]):
+        rgb = rgb.transpose(images_mod._EXIF_TRANSPOSE[info.orientation])
+    rec.width, rec.height = rgb.size  # the boxes' frame: the picture as it is shown
+    thumb = rgb.copy()
+    thumb.thumbnail((THUMB_PX, THUMB_PX), images_mod.Image.Resampling.LANCZOS, reducing_gap=2.0)
+    rec.src = _jpeg(thumb)
+    crops = {}
+    for key, (ann_row, size) in rec.crops.items():
+        crops[key] = _cut(rgb, _box(ds, ann_row), size)
+    return crops
+
+
+def _cut(rgb, box, size: int) -> dict | None:
+    """The box with some context, squared, enlarged (or shrunk) to ``size``.
+
+    ``x, y, w, h``: the part of the picture cut (in image pixels); ``view``: the whole square, which
+    reaches past the picture's edge for a box near or over it (the page draws that part blank)."""
+    if box is None:
+        return None
+    x, y, w, h = box
+    side = max(w, h, 1.0)
+    side += 2 * max(8.0, 0.15 * side)
+    cx, cy = x + w / 2, y + h / 2
+    left, top = max(0.0, cx - side / 2), max(0.0, cy - side / 2)
+    right, bottom = min(float(rgb.width), cx + side / 2), min(float(rgb.height), cy + side / 2)
+    left, top, right, bottom = int(left), int(top), int(-(-right // 1)), int(-(-bottom // 1))
+    if right - left < 1 or bottom - top < 1:
+        return None  # the box lies wholly outside its picture
+    region = rgb.crop((left, top, right, bottom))
+    scale = size / side  # the square is shown at ``size``: as many pixels as it needs
+    region = region.resize((max(1, round(region.width * scale)), max(1, round(region.height * scale))),
+                           images_mod.Image.Resampling.LANCZOS)
+    view = [round(cx - side / 2, 2), round(cy - side / 2, 2), round(side, 2), round(side, 2)]
+    return {"src": _jpeg(region), "x": left, "y": top, "w": right - left, "h": bottom - top, "view": view}
+
+
+def _jpeg(im) -> str:
+    buf = BytesIO()
+    im.save(buf, "JPEG", quality=JPEG_QUALITY, optimize=True)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

@@ -217,3 +217,24 @@ def test_a_rule_without_fix_offers_none(rule):
 def test_every_rule_declares_a_fix_safety():
     for rule in registry.all_rules():
         assert rule.fix in ("none", "safe", "unsafe")
+
+
+@pytest.mark.parametrize("before, after, expected", [
+    ([b"a", b"b", b"c"], [b"a", b"B", b"c"], [(1, [b"b"], [b"B"])]),
+    ([b"a", b"b", b"c"], [b"a", b"c"], [(1, [b"b"], [])]),
+    ([b"a", b"b", b"c", b"d"], [b"a"], [(1, [b"b", b"c", b"d"], [])]),
+    ([b"a", b"b", b"c"], [b"B", b"c"], [(0, [b"a"], []), (1, [b"b"], [b"B"])]),
+    ([b"a", b"b"], [], [(0, [b"a", b"b"], [])]),
+])
+def test_entry_changes_walk(before, after, expected):
+    assert list(runner._changes(before, after)) == expected
+
+
+def test_diff_of_a_minified_file_with_deletions(tmp_path):
+    path = tmp_path / "ann.json"
+    path.write_text(STYLES["minified"](dataset()), encoding="utf-8")
+    proc = run_cli("check", path, "--diff", "--unsafe-fixes", "--select", "LL011,LL016", cwd=tmp_path)
+    assert proc.returncode == 1
+    hunks = [line for line in proc.stdout.splitlines() if line.startswith("@@")]
+    assert hunks == ["@@ /annotations/3 @@", "@@ /categories/2 @@"]
+    assert '"image_id":7' in proc.stdout and '"name":"unused"' in proc.stdout

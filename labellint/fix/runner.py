@@ -98,21 +98,58 @@ def _entry_diff(fix: FileFix, a: str, b: str) -> str:
     old, new = load_bytes(fix.original, fix.relpath), load_bytes(fix.fixed, fix.relpath)
     out = [f"--- {a}\n", f"+++ {b}\n"]
     for section in ("images", "annotations", "categories"):
-        before = _entries(old, section)
-        after = _entries(new, section)
-        matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-            if tag == "equal":
-                continue
-            out.append(f"@@ /{section}/{i1} @@\n")
-            out.extend(f"-{t}\n" for t in before[i1:i2])
-            out.extend(f"+{t}\n" for t in after[j1:j2])
+        before, after = _entries(old, section), _entries(new, section)
+        for where, removed, added in _changes(before, after):
+            out.append(f"@@ /{section}/{where} @@\n")
+            out.extend(f"-{t.decode('utf-8', 'surrogateescape')}\n" for t in removed)
+            out.extend(f"+{t.decode('utf-8', 'surrogateescape')}\n" for t in added)
     return "".join(out) if len(out) > 2 else ""
 
 
-def _entries(ds, section: str) -> list[str]:
-    starts = ds.offsets().get(section)
-    if starts is None:
-        return []
-    return [bytes(ds.data[int(s):jsonedit.value_end(ds.data, int(s))]).decode("utf-8", "surrogateescape")
-            for s in starts]
+def _changes(before: list[bytes], after: list[bytes]):
+    """(index, removed entries, added entries) in one linear walk: fixes edit entries in place or
+    delete them, never insert or reorder, so no general diff (quadratic on 861k entries) is needed."""
+    i = j = 0
+    while i < len(before) or j < len(after):
+        if i < len(before) and j < len(after) and before[i] == after[j]:
+            i += 1
+            j += 1
+            continue
+        start = i
+        deleted = 0
+        while i + deleted < len(before) and (j >= len(after) or before[i + deleted] != after[j]) and \
+                len(before) - (i + deleted) > len(after) - j:
+            deleted += 1
+        if deleted:
+            yield start, before[i:i + deleted], []
+            i += deleted
+        elif j < len(after):
+            yield start, before[i:i + 1], after[j:j + 1]
+            i += 1
+            j += 1
+        else:
+            break
+
+
+class _Entries:
+    """Each entry's bytes, cut between consecutive starts on demand (separators stripped): a
+    861k-entry file is compared without holding a copy of every entry."""
+
+    def __init__(self, ds, section: str):
+        starts = ds.offsets().get(section)
+        self.data = ds.data
+        self.bounds = [] if starts is None else starts.tolist()
+
+    def __len__(self) -> int:
+        return len(self.bounds)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        start = self.bounds[i]
+        if i + 1 < len(self.bounds):
+            return bytes(self.data[start:self.bounds[i + 1]]).rstrip(b" \t\r\n").removesuffix(b",").rstrip(b" \t\r\n")
+        return bytes(self.data[start:jsonedit.value_end(self.data, start)])
+
+
+_entries = _Entries

@@ -223,7 +223,7 @@ def test_every_rule_declares_a_fix_safety():
     ([b"a", b"b", b"c"], [b"a", b"B", b"c"], [(1, [b"b"], [b"B"])]),
     ([b"a", b"b", b"c"], [b"a", b"c"], [(1, [b"b"], [])]),
     ([b"a", b"b", b"c", b"d"], [b"a"], [(1, [b"b", b"c", b"d"], [])]),
-    ([b"a", b"b", b"c"], [b"B", b"c"], [(0, [b"a"], []), (1, [b"b"], [b"B"])]),
+    ([b"a", b"b", b"c"], [b"B", b"c"], [(0, [b"a"], [b"B"]), (1, [b"b"], [])]),
     ([b"a", b"b"], [], [(0, [b"a", b"b"], [])]),
 ])
 def test_entry_changes_walk(before, after, expected):
@@ -238,3 +238,9 @@ def test_diff_of_a_minified_file_with_deletions(tmp_path):
     hunks = [line for line in proc.stdout.splitlines() if line.startswith("@@")]
     assert hunks == ["@@ /annotations/3 @@", "@@ /categories/2 @@"]
     assert '"image_id":7' in proc.stdout and '"name":"unused"' in proc.stdout
+
+
+def test_entry_changes_walk_an_edit_before_a_deletion():
+    before = [b"a", b"b", b"c", b"d"]
+    after = [b"A", b"b", b"d"]  # a edited, c deleted: one edit and one deletion, not a cascade
+    assert list(runner._changes(before, after)) == [(0, [b"a"], [b"A"]), (2, [b"c"], [])]

@@ -106,29 +106,29 @@ def _entry_diff(fix: FileFix, a: str, b: str) -> str:
     return "".join(out) if len(out) > 2 else ""
 
 
-def _changes(before: list[bytes], after: list[bytes]):
-    """(index, removed entries, added entries) in one linear walk: fixes edit entries in place or
-    delete them, never insert or reorder, so no general diff (quadratic on 861k entries) is needed."""
+def _changes(before, after):
+    """(index, removed entries, added entries) in one walk: fixes edit entries in place or delete
+    them, never insert or reorder, so no general diff (quadratic on 861k entries) is needed. At a
+    mismatch, the entry is deleted when a later one (within the number of deletions left) is the
+    one that follows in ``after``; otherwise it was edited."""
     i = j = 0
     while i < len(before) or j < len(after):
         if i < len(before) and j < len(after) and before[i] == after[j]:
             i += 1
             j += 1
             continue
-        start = i
-        deleted = 0
-        while i + deleted < len(before) and (j >= len(after) or before[i + deleted] != after[j]) and \
-                len(before) - (i + deleted) > len(after) - j:
-            deleted += 1
+        surplus = (len(before) - i) - (len(after) - j)
+        if j >= len(after):
+            yield i, before[i:], []
+            return
+        deleted = next((d for d in range(1, surplus + 1) if before[i + d] == after[j]), 0)
         if deleted:
-            yield start, before[i:i + deleted], []
+            yield i, before[i:i + deleted], []
             i += deleted
-        elif j < len(after):
-            yield start, before[i:i + 1], after[j:j + 1]
+        else:
+            yield i, before[i:i + 1], after[j:j + 1]
             i += 1
             j += 1
-        else:
-            break
 
 
 class _Entries:

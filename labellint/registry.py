@@ -4,6 +4,9 @@ A rule is a module (or any object) with ``CODE``, ``NAME``, ``SEVERITY``, ``OPTI
 a docstring with the sections below, and ``check(dataset, options)`` yielding
 :class:`labellint.findings.Problem`. Optional ``REQUIRES``: a tuple of run inputs the rule needs
 (for example ``("images",)``); without them the rule is listed as skipped, never silently absent.
+``FIX`` rates the automatic fix the rule attaches to its typical finding (``Problem.fix``):
+``none`` (it attaches none), ``safe`` or ``unsafe``; one finding's fix may be rated riskier than
+the rule's (a clip that keeps less than half of a box is unsafe).
 Optional hooks: ``prepare(dataset, options)``, run for every enabled rule of a file before any
 ``check`` (rules that share one image pass say there what they need from it), and
 ``check_many(datasets, options)``, run once over all the files linted together, yielding

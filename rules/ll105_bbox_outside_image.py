@@ -14,7 +14,7 @@ size statistics the anchors are tuned on.
 ## Example
 ```json bad
 {"images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48}],
- "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [50, 10, 30, 20]}],
+ "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [50, 10, 20, 20]}],
  "categories": [{"id": 1, "name": "cat"}]}
 ```
 ```json good
@@ -28,8 +28,9 @@ size statistics the anchors are tuned on.
   round box corners outward.
 
 ## Fix
-Safe: clip the box to the image (and recompute `area` when it was `w * h`). A box with nothing
-inside the image gets no automatic fix: delete or redraw it.
+Safe: clip the box to the image (and recompute `area` when it was `w * h`). A box that keeps
+less than half of itself inside points to a wrong image size or scale: its clip is unsafe
+(`--unsafe-fixes`). A box with nothing inside the image gets no automatic fix: delete or redraw it.
 """
 
 import numpy as np
@@ -41,6 +42,7 @@ NAME = "bbox-outside-image"
 SEVERITY = "error"
 OPTIONS = {"tolerance_px": 1.0}
 FIX = "safe"
+KEEP_SAFE = 0.5  # the clip is safe when at least this share of the box is inside the image
 
 
 def check(ds, options):
@@ -74,7 +76,8 @@ def check(ds, options):
 
 def _clip(ds, row: int, width: float, height: float) -> Fix | None:
     """The box cut to the image; ``area`` follows when it was the box's ``w * h``. A box with
-    nothing inside the image gets no fix: deleting it is a person's call."""
+    nothing inside the image gets no fix (deleting it is a person's call); one that keeps less than
+    half of itself points to a wrong image size or scale, so its clip is unsafe."""
     x, y, bw, bh = (float(v) for v in ds.annotations.bbox[row])
     if not all(np.isfinite([x, y, bw, bh])):
         return None
@@ -86,4 +89,5 @@ def _clip(ds, row: int, width: float, height: float) -> Fix | None:
     area = float(ds.annotations.area[row])
     if np.isfinite(area) and abs(area - bw * bh) <= 1e-6 * max(1.0, bw * bh):
         edits.append(set_field("annotations", row, "area", (x1 - x0) * (y1 - y0)))
-    return Fix("clip the box to the image", tuple(edits))
+    kept = (x1 - x0) * (y1 - y0) / (bw * bh) if bw * bh > 0 else 0.0
+    return Fix("clip the box to the image", tuple(edits), "safe" if kept >= KEEP_SAFE else "unsafe")

@@ -30,7 +30,9 @@ mask and box disagree, and augmentations that transform points may raise.
 
 ## Fix
 Safe: clip the polygons to the image (their intersection with it, not moved points) and recompute
-`area` from the clipped mask; a box that sticks out too is LL105's fix.
+`area` from the clipped mask; a box that sticks out too is LL105's fix. A shape that keeps less
+than half of itself inside points to a wrong image size or scale: its clip is unsafe
+(`--unsafe-fixes`); one with nothing inside gets no automatic fix.
 """
 
 import numpy as np
@@ -43,6 +45,7 @@ NAME = "polygon-outside-image"
 SEVERITY = "error"
 OPTIONS = {"tolerance_px": 1.0}
 FIX = "safe"
+KEEP_SAFE = 0.5  # the clip is safe when at least this share of the shape is inside the image
 
 
 def check(ds, options):
@@ -63,25 +66,31 @@ def check(ds, options):
         yield Problem(f"polygon points lie outside the {w[i]:g}x{h[i]:g} image: {', '.join(parts)}",
                       annotation=int(ann[i]), pointer=f"/annotations/{int(ann[i])}/segmentation",
                       score=min(1.0, 0.5 + float(worst[i]) / (2 * max(float(w[i]), float(h[i])))),
-                      fix=Fix("clip the polygons to the image", _clip(ds, int(ann[i]), float(w[i]), float(h[i]))))
+                      fix=_clip(ds, int(ann[i]), float(w[i]), float(h[i])))
 
 
-def _clip(ds, row: int, width: float, height: float):
-    """Edits replacing the polygons by their intersection with the image (Sutherland-Hodgman) and
-    ``area`` by the clipped mask's; none when no polygon keeps any part inside."""
+def _clip(ds, row: int, width: float, height: float) -> Fix | None:
+    """The polygons replaced by their intersection with the image (Sutherland-Hodgman) and
+    ``area`` by the clipped mask's (rasterised only when fixing). None when nothing is inside;
+    unsafe when less than half of the shape is (a wrong image size or scale, not a slip)."""
+    from labellint.fix import values
+
+    entry = values.entry(ds, "annotations", row)
+    polygons = entry.get("segmentation") if entry else None
+    if not isinstance(polygons, list):
+        return None
+    polygons = [p for p in polygons if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0
+                and all(isinstance(v, (int, float)) and np.isfinite(v) for v in p)]
+    clipped = [c for c in (values.clip_polygon(p, width, height) for p in polygons) if c]
+    if not clipped:
+        return None
+    before = sum(values.polygon_area(p) for p in polygons)
+    kept = sum(values.polygon_area(p) for p in clipped) / before if before > 0 else 0.0
+
     def edits():
-        from labellint.fix import values
-
-        entry = values.entry(ds, "annotations", row)
-        polygons = entry.get("segmentation") if entry else None
-        if not isinstance(polygons, list):
-            return ()
-        clipped = [c for c in (values.clip_polygon(p, width, height) for p in polygons if isinstance(p, list)) if c]
-        if not clipped:
-            return ()
         out = [set_field("annotations", row, "segmentation", clipped)]
         area = values.coco_area(clipped, height, width)
         if area is not None and "area" in entry:
             out.append(set_field("annotations", row, "area", area))
         return tuple(out)
-    return edits
+    return Fix("clip the polygons to the image", edits, "safe" if kept >= KEEP_SAFE else "unsafe")

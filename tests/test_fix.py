@@ -30,7 +30,7 @@ def dataset() -> dict:
         "images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48},
                    {"id": 2, "file_name": "b.jpg", "width": 64, "height": 48}],
         "annotations": [
-            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [60, 5, 20, 10], "area": 200, "iscrowd": 0},
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [50, 5, 20, 10], "area": 200, "iscrowd": 0},
             {"id": 2, "image_id": 1, "category_id": 1, "bbox": [1.5, 5.25, 20, 10], "area": 200.0, "iscrowd": 0},
             {"id": 3, "image_id": 2, "category_id": 2, "bbox": [3, 3, 10, 10], "iscrowd": 0},
             {"id": 4, "image_id": 7, "category_id": 1, "bbox": [3, 3, 10, 10], "area": 100, "iscrowd": 0},
@@ -72,7 +72,7 @@ def test_fix_changes_only_the_fixed_entries(tmp_path, style):
     restored = fixed.replace(after[0], before[0], 1).replace(after[2], before[2], 1)
     assert restored == original
     first, third = json.loads(after[0]), json.loads(after[2])
-    assert first["bbox"] == [60, 5, 4, 10] and first["area"] == 40  # clipped; area followed (it was w*h)
+    assert first["bbox"] == [50, 5, 14, 10] and first["area"] == 140  # clipped; area followed (it was w*h)
     assert isinstance(first["bbox"][2], int)  # integers stay integers
     assert third["area"] == 100 and list(third) == ["id", "image_id", "category_id", "bbox", "iscrowd", "area"]
     assert (b"\n" in after[2]) == (b"\n" in before[2])  # a one-line entry stays one line
@@ -145,7 +145,7 @@ def test_a_process_killed_before_the_rename_leaves_the_original(tmp_path):
     assert path.read_bytes() == original
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".ann.json.")]
     assert leftovers, "the temporary file should have been written before the kill"
-    assert json.loads((tmp_path / leftovers[0]).read_bytes())["annotations"][0]["bbox"] == [60, 5, 4, 10]
+    assert json.loads((tmp_path / leftovers[0]).read_bytes())["annotations"][0]["bbox"] == [50, 5, 14, 10]
 
 
 def test_fix_keeps_the_file_mode(tmp_path):
@@ -162,7 +162,7 @@ def test_baseline_findings_are_not_fixed(tmp_path):
     baseline = tmp_path / "baseline.json"
     assert run_cli("baseline", "create", path, "--select", "LL105", "-o", baseline, cwd=tmp_path).returncode == 0
     run_cli("check", path, "--fix", "--select", "LL105", "--baseline", baseline, cwd=tmp_path)
-    assert json.loads(path.read_bytes())["annotations"][0]["bbox"] == [60, 5, 20, 10]
+    assert json.loads(path.read_bytes())["annotations"][0]["bbox"] == [50, 5, 20, 10]
 
 
 def test_id_fixes_never_collide(tmp_path):
@@ -197,7 +197,7 @@ def test_a_fixable_rules_fix_cures_its_bad_example(rule):
         fixable = [f for f in found if f.fix is not None]
         assert fixable, f"{rule.code}: FIX = {rule.fix!r} but its bad example offers no fix"
         assert all(f.fix.safety in ("safe", "unsafe") for f in fixable)
-        if rule.fix == "safe":
+        if rule.fix == "safe":  # a rule's FIX rates the fix of its typical finding, which its example shows
             assert all(f.fix.safety == "safe" for f in fixable)
         ds, remaining, _, record = runner.fix_dataset(load_bytes(snippet.encode(), "example.json"), settings, {},
                                                       unsafe=True)
@@ -244,3 +244,28 @@ def test_entry_changes_walk_an_edit_before_a_deletion():
     before = [b"a", b"b", b"c", b"d"]
     after = [b"A", b"b", b"d"]  # a edited, c deleted: one edit and one deletion, not a cascade
     assert list(runner._changes(before, after)) == [(0, [b"a"], [b"A"]), (2, [b"c"], [])]
+
+
+def test_a_clip_that_keeps_less_than_half_is_unsafe(tmp_path):
+    """A box mostly outside its image means a wrong size or scale: clipping it is not a safe fix."""
+    doc = dataset()
+    doc["annotations"][0]["bbox"] = [60, 5, 20, 10]  # 4 of 20 px wide inside
+    path = tmp_path / "ann.json"
+    path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    run_cli("check", path, "--fix", "--select", "LL105", cwd=tmp_path)
+    assert json.loads(path.read_bytes())["annotations"][0]["bbox"] == [60, 5, 20, 10]
+    proc = run_cli("check", path, "--fix", "--unsafe-fixes", "--select", "LL105", cwd=tmp_path)
+    assert json.loads(path.read_bytes())["annotations"][0]["bbox"] == [60, 5, 4, 10], proc.stderr
+
+
+def test_polygon_clip_is_an_intersection(tmp_path):
+    doc = dataset()
+    doc["annotations"] = [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [40, 10, 30, 20], "area": 600,
+                           "iscrowd": 0, "segmentation": [[40, 10, 70, 10, 70, 30, 40, 30]]}]
+    path = tmp_path / "ann.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    run_cli("check", path, "--fix", "--select", "LL107", cwd=tmp_path)
+    ann = json.loads(path.read_bytes())["annotations"][0]
+    xs, ys = ann["segmentation"][0][0::2], ann["segmentation"][0][1::2]
+    assert max(xs) == 64 and min(xs) == 40 and sorted(set(ys)) == [10, 30]
+    assert ann["area"] == 24 * 20  # pycocotools' rasterised area of the clipped square

@@ -261,7 +261,9 @@ def test_fix_hook_repairs_the_file_and_fails_the_commit(tmp_path, env, hook_repo
     """The labellint-fix hook clips the box; pre-commit fails because a file changed, and the
     second run (after staging the fix) passes."""
     project = _new_project(tmp_path / "dataset", env, hook_repo, hook="labellint-fix")
-    bad = _write_json(project / "bad_boxes.json", BOX_OUTSIDE)
+    slightly_outside = {"images": IMAGES, "categories": CATEGORIES, "annotations": [
+        {"id": 1, "image_id": 1, "category_id": 1, "bbox": [50, 10, 20, 20], "area": 400, "iscrowd": 0}]}
+    bad = _write_json(project / "bad_boxes.json", slightly_outside)
     _git("add", "-A", cwd=project, env=env)
     before = bad.read_bytes()
     proc = _pre_commit("run", "--files", bad.name, cwd=project, env=env)

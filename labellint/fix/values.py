@@ -63,6 +63,13 @@ def clip_polygon(flat: list[float], width: float, height: float) -> list[float]:
     return [float(f"{v:.12g}") for p in pts for v in p]
 
 
+def polygon_area(flat: list[float]) -> float:
+    """Shoelace area of one COCO polygon."""
+    x = np.asarray(flat[0::2], float)
+    y = np.asarray(flat[1::2], float)
+    return float(abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) / 2)
+
+
 def _cross(a, b, axis, limit):
     t = (limit - a[axis]) / (b[axis] - a[axis])
     x = a[0] + t * (b[0] - a[0])

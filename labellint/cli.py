@@ -13,6 +13,7 @@ from rich.text import Text
 
 from labellint import __version__, registry
 from labellint.errors import LabellintError
+from labellint.guard import GuardedGroup
 from labellint.findings import Severity
 from labellint.fsutil import atomic_write
 from labellint.report import FORMATS
@@ -45,24 +46,7 @@ def _severity(ctx, param, value):
         raise click.BadParameter(str(exc)) from None
 
 
-class _Group(click.Group):
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except LabellintError as exc:
-            click.echo(f"labellint: error: {exc.one_line()}", err=True)
-            ctx.exit(2)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
-            raise
-        except KeyboardInterrupt:
-            click.echo("labellint: interrupted", err=True)
-            ctx.exit(130)
-        except Exception as exc:  # never a traceback for users; LABELLINT_DEBUG shows it
-            if os.environ.get("LABELLINT_DEBUG"):
-                raise
-            click.echo(f"labellint: internal error: {type(exc).__name__}: {exc} "
-                       "(set LABELLINT_DEBUG=1 for the traceback)", err=True)
-            ctx.exit(2)
+_Group = GuardedGroup
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

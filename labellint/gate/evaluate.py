@@ -169,6 +169,20 @@ def _per_class(precision: np.ndarray, recall: np.ndarray, iou_thrs, cat_ids, nam
     return out
 
 
+def _detections_per_class(category_id: np.ndarray) -> dict:
+    """category id -> number of detections (a bincount over the id range: no sort of every id)."""
+    if not len(category_id):
+        return {}
+    lo, hi = int(category_id.min()), int(category_id.max())
+    if hi - lo > 4 * len(category_id) + 65536:  # sparse ids: sort them
+        ids, counts = np.unique(category_id, return_counts=True)
+    else:
+        counts = np.bincount(category_id - lo, minlength=hi - lo + 1)
+        ids = np.flatnonzero(counts)
+        counts, ids = counts[ids], ids + lo
+    return dict(zip(ids.tolist(), counts.tolist()))
+
+
 def _load_predictions(pred) -> Predictions:
     if isinstance(pred, Predictions):
         return pred
@@ -208,9 +222,18 @@ def evaluate(gt: str | Path | GroundTruth, pred, iou_type: str = "bbox", backend
     if iou_type not in IOU_TYPES:
         raise LabellintError(f"unknown iou type {iou_type!r} (use {' or '.join(IOU_TYPES)})")
     start = time.perf_counter()
-    if not isinstance(gt, GroundTruth):
-        gt = load_ground_truth(gt, backend)
-    pred = _load_predictions(pred)
+    loading = None
+    if not isinstance(pred, Predictions) and not isinstance(gt, GroundTruth):
+        # a large file's first part is decoded in a forked child while the ground truth loads here
+        # (so the child takes a larger part); errors still come in order: ground truth first
+        loading = predictions_mod.Loading(pred, share=0.56)
+    try:
+        if not isinstance(gt, GroundTruth):
+            gt = load_ground_truth(gt, backend)
+        pred = loading.result() if loading is not None else _load_predictions(pred)
+    finally:
+        if loading is not None:
+            loading.cancel()
     predictions_mod.check_against(pred, gt.index, iou_type)
     ev = make_eval(gt, pred, iou_type)
     try:
@@ -229,9 +252,8 @@ def evaluate(gt: str | Path | GroundTruth, pred, iou_type: str = "bbox", backend
     else:
         cat_ids, iou_thrs = list(ev.params.catIds), list(ev.params.iouThrs)
     e = ev.eval
-    ids, counts = np.unique(pred.category_id, return_counts=True)
     per_class = _per_class(np.asarray(e["precision"]), np.asarray(e["recall"]), iou_thrs, cat_ids,
-                           gt.category_names, gt.gt_counts, dict(zip(ids.tolist(), counts.tolist())))
+                           gt.category_names, gt.gt_counts, _detections_per_class(pred.category_id))
     warnings = [ID0_WARNING] if gt.has_id_zero else []
     return Evaluation(gt.backend, iou_type, gt.path, pred.path, stats, per_class, len(gt.index.image_ids), len(pred),
                       time.perf_counter() - start, warnings)

@@ -8,16 +8,25 @@ with ``segmentation`` (RLE or polygons) instead of, or besides, ``bbox`` for mas
 Reading is a typed msgspec decode into columns; any odd entry makes it fall back to a generic
 decode that names the first bad detection, so a user gets ``detection 12: no "score"`` rather
 than a traceback.
+
+The common file (every detection a box, no masks) takes a faster road: a Struct with no optional
+field, and for large files two processes, each decoding half of the array (the forked child
+shares the file's bytes; only its columns come back). Whatever that road does not like (a bad
+entry, a cut it cannot prove, no second core) goes the general way, which says what is wrong.
 """
 
 from __future__ import annotations
 
 import gc
+import mmap
 import os
 import re
+import signal
+import sys
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import chain
 from operator import attrgetter
 from pathlib import Path
@@ -25,7 +34,13 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
+from labellint.coco import parallel
 from labellint.errors import InputError
+
+#: Files at least this large are decoded in two processes (when a second core is there): below
+#: it the fork and the transfer of the child's columns cost about what they save.
+SPLIT_MIN_BYTES = 8 << 20
+_BOUNDARY = re.compile(rb"\}[ \t\r\n]*,[ \t\r\n]*\{")
 
 _NAN = float("nan")
 
@@ -53,6 +68,8 @@ def _json_error(data: bytes, exc: msgspec.DecodeError, path: str, hint: str = ""
     offset = min(int(m.group(1)) if m else len(data), len(data))
     line, col = offset_to_line_column(data, offset)
     reason = str(exc).split(" (byte")[0].replace("JSON is malformed: ", "")
+    if not hint and bytes(data[offset:offset + 9]).lstrip(b"-").startswith((b"NaN", b"Infinity")):
+        hint = " (NaN and Infinity are not JSON numbers: a score or box coordinate that is not a number?)"
     return InputError(f"not valid JSON: {reason}{hint}", path, line, col)
 
 
@@ -64,7 +81,17 @@ class _Det(msgspec.Struct, gc=False):
     segmentation: msgspec.Raw = msgspec.Raw()
 
 
+class _Box(msgspec.Struct, gc=False):
+    """The common detection: a box, no mask. No optional field: it decodes faster than _Det."""
+
+    image_id: int
+    category_id: int
+    score: float
+    bbox: tuple[float, float, float, float]
+
+
 _decoder = msgspec.json.Decoder(list[_Det])
+_box_decoder = msgspec.json.Decoder(list[_Box])
 
 
 @dataclass(eq=False)
@@ -78,6 +105,7 @@ class Predictions:
     score: np.ndarray  # float64
     segmentation: list | None = None  # raw JSON bytes per detection (b"" where absent), or None
     cache: dict = field(default_factory=dict, repr=False)  # per-dataset work shared by rules
+    _rows: np.ndarray | None = field(default=None, init=False, repr=False)  # as_array(), once
 
     def __len__(self) -> int:
         return len(self.image_id)
@@ -94,9 +122,18 @@ class Predictions:
         return self.segmentation is not None and all(len(s) for s in self.segmentation)
 
     def as_array(self) -> np.ndarray:
-        """``(n, 7)`` rows ``[image_id, x, y, w, h, score, category_id]`` (the loadRes array form)."""
-        return np.column_stack([self.image_id.astype(np.float64), self.bbox, self.score,
-                                self.category_id.astype(np.float64)])
+        """``(n, 7)`` rows ``[image_id, x, y, w, h, score, category_id]`` (the loadRes array form).
+
+        Made once and kept (the fast loader fills it while decoding, and ``bbox`` and ``score`` are
+        views of it): not to be modified."""
+        if self._rows is None or len(self._rows) != len(self):
+            rows = np.empty((len(self), 7), np.float64)
+            rows[:, 0] = self.image_id
+            rows[:, 1:5] = self.bbox
+            rows[:, 5] = self.score
+            rows[:, 6] = self.category_id
+            self._rows = rows
+        return self._rows
 
     def segmentations(self) -> list:
         """Decoded segmentation of every detection (RLE dicts or polygon lists)."""
@@ -126,7 +163,7 @@ def _describe(i: int, entry) -> str:
     return f"detection {i}"
 
 
-def _explain(doc, path: str) -> InputError:
+def _explain(doc, path: str, reason: str = "") -> InputError:
     """The first reason a generically decoded file is not a valid results list."""
     if isinstance(doc, dict):
         if "annotations" in doc:
@@ -159,7 +196,7 @@ def _explain(doc, path: str) -> InputError:
             if not isinstance(box, list) or len(box) != 4 or not all(
                     isinstance(v, (int, float)) and not isinstance(v, bool) for v in box):
                 return InputError(f'{where}: "bbox" must be four numbers [x, y, width, height], got {box!r}', path)
-    return InputError("not a valid COCO results list", path)
+    return InputError("not a valid COCO results list" + (f": {reason}" if reason else ""), path)
 
 
 @contextmanager
@@ -174,35 +211,125 @@ def _gc_paused():
             gc.enable()
 
 
-def load_bytes(data: bytes, path: str = "<predictions>") -> Predictions:
-    with _gc_paused():
-        return _load_bytes(data, path)
+def load_bytes(data, path: str = "<predictions>") -> Predictions:
+    """Predictions from a file's content (bytes, or a writable buffer the split decode may cut in place)."""
+    return Loading.from_bytes(data, path).result()
 
 
-def _load_bytes(data: bytes, path: str) -> Predictions:
+def load(path: str | Path) -> Predictions:
+    return Loading(path).result()
+
+
+class Loading:
+    """A predictions file being read. For a large file a forked child is already decoding the first
+    part of it (``share`` of the bytes) when this returns, so the caller can do other work (load
+    the ground truth) meanwhile; :meth:`result` decodes the rest here and raises what ``load``
+    raises; :meth:`cancel` stops the child when the result is no longer wanted."""
+
+    def __init__(self, path: str | Path | None, share: float = 0.5):
+        self.path = str(path)
+        self._error: InputError | None = None
+        self._data = None
+        self._child: _SplitChild | None = None
+        if path is None:
+            return
+        try:
+            self._data = _read(Path(path), self.path)
+        except InputError as exc:  # reported by result(), in the caller's order of errors
+            self._error = exc
+            return
+        self._start(share)
+
+    @classmethod
+    def from_bytes(cls, data, path: str, share: float = 0.5) -> Loading:
+        self = cls(None)
+        self.path, self._data = path, data
+        self._start(share)
+        return self
+
+    def _start(self, share: float) -> None:
+        if len(self._data) >= SPLIT_MIN_BYTES:
+            self._child = _start_split(self._data, share)
+
+    def result(self) -> Predictions:
+        if self._error is not None:
+            raise self._error
+        child, self._child = self._child, None
+        with _gc_paused():
+            columns = _finish_split(self._data, child) if child is not None else None
+            if columns is None and self._data.find(_SEGMENTATION) < 0:  # boxes only: the fast decode
+                columns = _decode_boxes(self._data)
+            if columns is None:  # masks, or anything the fast decode did not take
+                return _load_general(self._data, self.path)
+        image_id, category_id, rows = columns
+        pred = _checked(self.path, image_id, category_id, rows[:, 5], rows[:, 1:5], None)
+        pred._rows = rows
+        return pred
+
+    def cancel(self) -> None:
+        child, self._child = self._child, None
+        if child is not None:
+            _reap(child.pid, child.fd)
+
+    def __del__(self):  # neither result() nor cancel(): don't leave the child waiting on its pipe
+        try:
+            self.cancel()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+
+def _read(p: Path, shown: str):
+    """The file's bytes; a large file is mapped copy-on-write (the split decode cuts it in place,
+    nothing reaches the file; each process reads in only the pages of its part)."""
+    try:
+        with open(p, "rb") as f:
+            if os.fstat(f.fileno()).st_size >= SPLIT_MIN_BYTES:
+                try:
+                    return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+                except (OSError, ValueError):
+                    pass  # not mappable (a pipe, a special file): read it
+            return f.read()
+    except FileNotFoundError:
+        raise InputError("predictions file not found", shown) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, not a predictions file", shown) from None
+    except OSError as exc:
+        raise InputError(f"cannot read predictions: {exc.strerror or exc}", shown) from None
+
+
+def _load_general(data, path: str) -> Predictions:
+    """Any results file: boxes, masks or both; names the first bad detection of a file that is not valid."""
     try:
         dets = _decoder.decode(data)
-    except msgspec.ValidationError:
+    except msgspec.ValidationError as exc:
         try:
             doc = msgspec.json.decode(data)
-        except msgspec.DecodeError as exc:
-            raise _json_error(data, exc, path) from None
-        raise _explain(doc, path) from None
+        except msgspec.DecodeError as exc2:
+            raise _json_error(data, exc2, path) from None
+        raise _explain(doc, path, str(exc)) from None
     except msgspec.DecodeError as exc:
         raise _json_error(data, exc, path) from None
     n = len(dets)
-    image_id = np.fromiter(map(attrgetter("image_id"), dets), np.int64, n)
-    category_id = np.fromiter(map(attrgetter("category_id"), dets), np.int64, n)
+    try:
+        image_id = _ints(dets, "image_id")
+        category_id = _ints(dets, "category_id")
+    except OverflowError:
+        raise _out_of_range(dets, path) from None
     score = np.fromiter(map(attrgetter("score"), dets), np.float64, n)
     boxes = list(map(attrgetter("bbox"), dets))
     if None not in boxes:  # the common case: one flat pass
         bbox = np.fromiter(chain.from_iterable(boxes), np.float64, 4 * n).reshape(n, 4)
     else:
         bbox = np.array([b if b is not None else (_NAN, _NAN, _NAN, _NAN) for b in boxes], np.float64).reshape(n, 4)
-    has_seg = b'"segmentation"' in data and any(map(len, map(attrgetter("segmentation"), dets)))
+    has_seg = data.find(_SEGMENTATION) >= 0 and any(map(len, map(attrgetter("segmentation"), dets)))
     seg = [bytes(d.segmentation) for d in dets] if has_seg else None
+    return _checked(path, image_id, category_id, score, bbox, seg)
+
+
+def _checked(path: str, image_id, category_id, score, bbox, seg) -> Predictions:
+    n = len(image_id)
     no_geometry = np.isnan(bbox).all(axis=1)
-    if has_seg:
+    if seg is not None:
         no_geometry &= np.fromiter(map(len, seg), np.int64, n) == 0
     if n and no_geometry.any():
         i = int(np.flatnonzero(no_geometry)[0])
@@ -214,17 +341,201 @@ def _load_bytes(data: bytes, path: str) -> Predictions:
     return Predictions(path, image_id, category_id, bbox, score, seg)
 
 
-def load(path: str | Path) -> Predictions:
-    p = Path(path)
+def _ints(dets, name: str) -> np.ndarray:
+    return np.fromiter(map(attrgetter(name), dets), np.int64, len(dets))
+
+
+def _out_of_range(dets, path: str) -> InputError:
+    for i, d in enumerate(dets):
+        for key in ("image_id", "category_id"):
+            v = getattr(d, key)
+            if not -(1 << 63) <= v < (1 << 63):
+                return InputError(f'detection {i} (image_id {d.image_id}): "{key}" {v} is out of range '
+                                  "(ids are 64-bit integers)", path)
+    return InputError("an id is out of range (ids are 64-bit integers)", path)  # pragma: no cover
+
+
+# -- the fast road: box detections -------------------------------------------------------------
+_SEGMENTATION = b'"segmentation"'
+
+
+def _box_columns(dets: list) -> tuple:
+    """``(image_id, category_id, rows)``; rows are the ``as_array`` form ``[image_id, x, y, w, h,
+    score, category_id]``, and ``score`` and ``bbox`` become views of them."""
+    n = len(dets)
+    image_id, category_id = _ints(dets, "image_id"), _ints(dets, "category_id")
+    rows = np.empty((n, 7), np.float64)
+    rows[:, 0] = image_id
+    rows[:, 1:5] = np.fromiter(chain.from_iterable(map(attrgetter("bbox"), dets)), np.float64, 4 * n).reshape(n, 4)
+    rows[:, 5] = np.fromiter(map(attrgetter("score"), dets), np.float64, n)
+    rows[:, 6] = category_id
+    return image_id, category_id, rows
+
+
+def _decode_boxes(data) -> tuple | None:
+    """Columns (as _box_columns) when every detection is a plain box; None is no verdict: the
+    general decode then reads the file again and names what is wrong (a missing score, a box of
+    three numbers, broken JSON with its line and column)."""
     try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise InputError("predictions file not found", str(path)) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, not a predictions file", str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read predictions: {exc.strerror or exc}", str(path)) from None
-    return load_bytes(data, str(path))
+        return _box_columns(_box_decoder.decode(data))
+    except (msgspec.DecodeError, OverflowError):  # ValidationError is a DecodeError
+        return None
+
+
+class _HasMasks(Exception):
+    """A part of the file has a "segmentation" key (_Box would drop it): the general decode."""
+
+
+_ARRAY_START = re.compile(rb"[ \t\r\n]*\[")
+
+
+@dataclass
+class _SplitChild:
+    start: int  # first byte of the top-level array's content
+    split: int  # the ',' between two detections where the array is cut
+    pid: int
+    fd: int
+
+
+def _start_split(data, share: float) -> _SplitChild | None:
+    """Cut the array at an element boundary near ``share`` of it and fork a child that decodes the
+    first part; None when there is no second core or no cut.
+
+    The cut is found by byte search and proven by the decodes themselves, as in
+    :func:`labellint.coco.load._plan_split`: ``"[" + first + "]"`` decodes only if the parse of the
+    whole file is, at the cut, in the top-level array right after a complete element (inside a
+    string or deeper in an element the added ``]`` is an error); ``"[" + rest`` then continues
+    exactly as the whole parse would, to the end of the file. Both must decode to be used."""
+    if not _can_fork():
+        return None
+    m = _ARRAY_START.match(data)
+    if m is None:
+        return None
+    start, n = m.end(), len(data)
+    target = start + int((n - start) * share)
+    b = _BOUNDARY.search(data, target, min(n, target + (1 << 20)))
+    if b is None:
+        return None
+    split = data.find(b",", b.start() + 1, b.end())
+    child = _fork(partial(_decode_part, data, start, split, b"[", b"]", True))
+    return _SplitChild(start, split, *child) if child is not None else None
+
+
+def _finish_split(data, child: _SplitChild) -> tuple | None:
+    """Decode the rest here, then take the child's columns; None when either part did not decode."""
+    try:
+        try:
+            rest_ids, rest_cats, rest_rows = _decode_part(data, child.split + 1, len(data), b"[", b"")
+        except (msgspec.DecodeError, OverflowError, _HasMasks):
+            return None
+        n1 = _read_header(child.fd)
+        if n1 < 0:
+            return None
+        n = n1 + len(rest_ids)
+        image_id, category_id, rows = np.empty(n, np.int64), np.empty(n, np.int64), np.empty((n, 7), np.float64)
+        for target in (image_id[:n1], category_id[:n1], rows[:n1]):
+            if not _read_into(child.fd, target):
+                return None
+        image_id[n1:], category_id[n1:], rows[n1:] = rest_ids, rest_cats, rest_rows
+        return image_id, category_id, rows
+    finally:
+        _reap(child.pid, child.fd)
+
+
+_kept: list = []
+
+
+def _decode_part(data, start: int, end: int, prefix: bytes, suffix: bytes, keep: bool = False) -> tuple:
+    """Each process looks for masks in its own part only: no pass of one process over the whole file.
+    ``keep``: the forked child leaves with os._exit, so its objects need not be freed (~0.03 s)."""
+    if data.find(_SEGMENTATION, start, end) >= 0:
+        raise _HasMasks
+    with _spliced(data, start, end, prefix, suffix) as part:
+        dets = _box_decoder.decode(part)
+    if keep:
+        _kept.append(dets)
+    return _box_columns(dets)
+
+
+_spliced = parallel.spliced  # one in-place splice for the loader and this decoder
+
+
+# -- a forked child for the first part (Linux, a second core) -----------------------------------
+def _can_fork() -> bool:
+    if not hasattr(os, "fork") or not sys.platform.startswith("linux") or os.environ.get("LABELLINT_NO_FORK"):
+        return False
+    try:
+        return len(os.sched_getaffinity(0)) >= 2
+    except OSError:  # pragma: no cover
+        return False
+
+
+def _fork(work):
+    """``(pid, fd)`` of a forked child that runs ``work()`` (arrays of one length) and writes to the
+    pipe their length (-1 when it failed), then their bytes; None when no child could start.
+
+    The child shares the parent's memory (the file's bytes), so nothing is copied in; it runs only
+    msgspec and numpy and leaves with ``os._exit``, skipping all cleanup. Python >= 3.12 warns
+    about forking a process that has threads; the child takes no lock another thread could hold."""
+    r, w = os.pipe()
+    try:  # a larger pipe: fewer switches between the writing child and the reading parent
+        import fcntl
+
+        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 1 << 20)
+    except (ImportError, AttributeError, OSError):  # pragma: no cover
+        pass
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        return None
+    if pid == 0:  # pragma: no cover - the child; the parent checks what it sends
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            gc.disable()  # its objects are never freed: nothing for the collector to do
+            os.close(r)
+            try:
+                arrays = work()
+                header = len(arrays[0])
+            except BaseException:
+                arrays, header = (), -1
+            with open(w, "wb", buffering=0) as out:
+                out.write(header.to_bytes(8, "little", signed=True))
+                for a in arrays:
+                    with memoryview(np.ascontiguousarray(a)).cast("B") as view:
+                        while view.nbytes:
+                            view = view[out.write(view):]
+        finally:
+            os._exit(0)
+    os.close(w)
+    return pid, r
+
+
+def _read_into(fd: int, array: np.ndarray) -> bool:
+    with memoryview(array).cast("B") as view:
+        while view.nbytes:
+            got = os.readv(fd, [view])
+            if got <= 0:
+                return False
+            view = view[got:]
+    return True
+
+
+def _read_header(fd: int) -> int:
+    head = np.empty(1, np.int64)
+    return int(head[0]) if _read_into(fd, head) else -1
+
+
+def _reap(pid: int, fd: int) -> None:
+    os.close(fd)  # a child still writing gets EPIPE (or SIGPIPE) and exits
+    try:
+        os.kill(pid, signal.SIGKILL)  # ours, by pid; gone already in the normal case
+    except ProcessLookupError:  # pragma: no cover
+        pass
+    os.waitpid(pid, 0)
 
 
 @lru_cache(maxsize=4)
@@ -287,7 +598,8 @@ def check_against(pred: Predictions, gt: GroundTruthIndex, iou_type: str = "bbox
 
 
 def _check_box_format(pred: Predictions, gt: GroundTruthIndex, image_pos: np.ndarray) -> None:
-    x, y, w, h = pred.bbox.T
+    bbox = pred.bbox
+    x, y, w, h = bbox[:, 0], bbox[:, 1], bbox[:, 2], bbox[:, 3]
     path = pred.path
     neg = (w < 0) | (h < 0)
     if neg.any():
@@ -297,21 +609,38 @@ def _check_box_format(pred: Predictions, gt: GroundTruthIndex, image_pos: np.nda
             hint = " (the boxes look like [x1, y1, x2, y2] with x2 < x1?)"
         raise InputError(f"detection {i} (image_id {int(pred.image_id[i])}): bbox {pred.bbox[i].tolist()} has a "
                          f"negative width or height; COCO boxes are [x, y, width, height]{hint}", path)
-    img_w, img_h = gt.widths[image_pos], gt.heights[image_pos]
-    sized = np.isfinite(img_w) & np.isfinite(img_h) & (img_w > 2) & (img_h > 2)
-    if not sized.any():
+    # per image first (a few thousand), then gathered per detection
+    gw, gh = gt.widths, gt.heights
+    with np.errstate(invalid="ignore"):
+        sized_image = np.isfinite(gw) & np.isfinite(gh) & (gw > 2) & (gh > 2)
+    if not len(gw) or not sized_image.any():
         return
-    xs, ys, ws, hs, iw, ih = x[sized], y[sized], w[sized], h[sized], img_w[sized], img_h[sized]
+    sized = sized_image[image_pos]
+    every = bool(sized.all())
+    if not every and not sized.any():
+        return
+
+    def pick(a):
+        return a if every else a[sized]
+
+    xs, ys, ws, hs = pick(x), pick(y), pick(w), pick(h)
+    right, bottom = xs + ws, ys + hs
     # Normalised boxes: every coordinate within [0, 1] on images that are many pixels wide.
-    if len(xs) >= 5 and max(xs.max(), ys.max(), (xs + ws).max(), (ys + hs).max()) <= 1.0 and np.median(iw) > 16:
+    if len(xs) >= 5 and max(xs.max(), ys.max(), right.max(), bottom.max()) <= 1.0 and \
+            np.median(pick(gw[image_pos])) > 16:
         raise InputError("every bbox lies within [0, 1]: the boxes look normalised; COCO results use pixel "
                          "[x, y, width, height]", path)
     # Corner boxes: many boxes overflow their image as [x, y, w, h] but fit as [x1, y1, x2, y2].
-    tol = 0.05 * np.maximum(iw, ih) + 2
-    overflow = (xs + ws > iw + tol) | (ys + hs > ih + tol)
-    fits_as_corners = (ws >= xs) & (hs >= ys) & (ws <= iw + tol) & (hs <= ih + tol)
-    if overflow.sum() >= max(3, 0.2 * len(xs)) and fits_as_corners[overflow].all():
-        i = int(np.flatnonzero(sized)[np.flatnonzero(overflow)[0]])
-        raise InputError(f"{int(overflow.sum())} of {len(xs)} boxes extend past their image as [x, y, width, height] "
+    tol = 0.05 * np.maximum(gw, gh) + 2
+    lim_w, lim_h = pick((gw + tol)[image_pos]), pick((gh + tol)[image_pos])
+    overflow = (right > lim_w) | (bottom > lim_h)
+    n_over = int(np.count_nonzero(overflow))
+    if n_over < max(3, 0.2 * len(xs)):
+        return
+    o = np.flatnonzero(overflow)
+    wo, ho = ws[o], hs[o]
+    if ((wo >= xs[o]) & (ho >= ys[o]) & (wo <= lim_w[o]) & (ho <= lim_h[o])).all():
+        i = int(np.flatnonzero(sized)[o[0]])
+        raise InputError(f"{n_over} of {len(xs)} boxes extend past their image as [x, y, width, height] "
                          f"but fit as [x1, y1, x2, y2] (detection {i}: {pred.bbox[i].tolist()}); convert them: "
                          "width = x2 - x1, height = y2 - y1", path)

@@ -303,3 +303,21 @@ def test_device_cuda_without_a_gpu_is_a_clear_error(model, tmp_path):
     res = CliRunner().invoke(cli, ["check", str(path), "--images", str(tmp_path / "img"), "--backbone", str(model),
                                    "--select", "LL5", "--device", "cuda", "--no-cache"])
     assert res.exit_code == 2 and "CUDAExecutionProvider" in res.output
+
+
+@pytest.mark.parametrize("order", ["RGB", "BGR"])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_normaliser_table_equals_the_float_formula(order, layout):
+    from types import SimpleNamespace
+
+    from labellint.embed.crops import Normaliser
+
+    crops = np.random.default_rng(0).integers(0, 256, (3, 40, 30, 3), dtype=np.uint8)
+    norm = Normaliser(SimpleNamespace(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), scale=1 / 255,
+                                      channel_order=order, layout=layout))
+    x = crops[..., ::-1] if order == "BGR" else crops
+    expected = x.astype(np.float32) * norm.mul + norm.add
+    if layout == "NCHW":
+        expected = expected.transpose(0, 3, 1, 2)
+    got = norm(crops)
+    assert got.dtype == np.float32 and got.flags["C_CONTIGUOUS"] and np.array_equal(got, expected)

@@ -42,7 +42,12 @@ def cut(rgb: Image.Image, box, size: tuple[int, int], context: float, fill: tupl
 
 
 class Normaliser:
-    """uint8 HWC crops to the backbone's float input, vectorised over a batch."""
+    """uint8 HWC crops to the backbone's float input, vectorised over a batch.
+
+    A uint8 has 256 values, so each channel's ``v * mul + add`` is a 256-entry table, computed
+    with the same float32 arithmetic (identical results): the batch is transposed while still
+    one byte a value, then looked up, one pass each instead of three float passes (about half
+    the time; this runs in the decode threads, beside inference, on every crop)."""
 
     def __init__(self, pre):
         self.pre = pre
@@ -52,6 +57,8 @@ class Normaliser:
             mean, std = mean[::-1], std[::-1]
         self.mul = (1.0 / (pre.scale * std)).astype(np.float32)
         self.add = (-mean / std).astype(np.float32)
+        levels = np.arange(256, dtype=np.float32)[:, None]
+        self.table = np.ascontiguousarray((levels * self.mul + self.add).T)  # (channel, level)
         fill = np.asarray(pre.mean) * pre.scale
         self.fill = tuple(int(round(min(255.0, max(0.0, v)))) for v in fill)  # in RGB order
 
@@ -59,7 +66,13 @@ class Normaliser:
         x = crops
         if self.pre.channel_order == "BGR":
             x = x[..., ::-1]
-        x = x.astype(np.float32) * self.mul + self.add
-        if self.pre.layout == "NCHW":
-            x = x.transpose(0, 3, 1, 2)
-        return np.ascontiguousarray(x)
+        nchw = self.pre.layout == "NCHW"
+        if nchw:
+            x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        out = np.empty(x.shape, np.float32)
+        for c in range(x.shape[1] if nchw else x.shape[-1]):
+            if nchw:
+                np.take(self.table[c], x[:, c], out=out[:, c])
+            else:
+                out[..., c] = self.table[c][x[..., c]]
+        return out

@@ -1,18 +1,24 @@
 """Vectorised geometry that several rules share: box overlaps, polygon and RLE summaries.
 
-Everything works on whole numpy columns. Segmentations are decoded once per Dataset and cached,
-because four rules read them and decoding is the expensive part of linting a big file.
+Everything works on whole numpy columns. Segmentations are summarised once per Dataset and
+cached, because several rules read them and reading them is the expensive part of linting a big
+file. The summary is per annotation (kind, summed polygon area, extent of the points) plus the
+few polygons LL106 reports: no rule needs a Python object, or even a number, per polygon. For
+large files the loader's two decoding children work it out for their half of the annotations
+while this process runs the first rules (labellint.coco.load), with the same code as here.
 
-Decoding polygons fast: msgspec would turn the 20 million coordinates of a train2017-sized file
-into Python floats (seconds). Instead the raw JSON bytes are tokenised with numpy and the plain
-decimals COCO writers emit (``-12.5``, ``239.97000000000003``) are parsed eight digits at a time
-(SWAR arithmetic on uint64 words), in batches small enough to stay in the CPU cache. Anything
-unusual (an exponent, a string, deeper nesting, a flat list) sends that one annotation to the
-slow path, which decodes it with msgspec and says what is wrong with it.
+Reading polygons fast: msgspec would turn the 20 million coordinates of a train2017-sized file
+into Python floats (seconds). Instead the raw JSON bytes are read with numpy: the structural
+bytes ``,[]`` give rows, polygons and numbers, and the plain decimals COCO writers emit
+(``-12.5``, ``239.97000000000003``) are parsed eight digits at a time (SWAR arithmetic on uint64
+words), in batches small enough to stay in the CPU cache. Anything unusual (an exponent, a
+string, deeper nesting, a flat list) sends that one annotation to the slow path, which decodes it
+with msgspec and says what is wrong with it.
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from itertools import chain
 
@@ -57,26 +63,31 @@ def overlapping_pairs(group: np.ndarray, boxes: np.ndarray, min_iou: float, rows
     """
     if not 0 < min_iou <= 1:
         raise ValueError(f"min_iou must be in (0, 1], got {min_iou}")
-    x, y, w, h = boxes.T
     if rows is None:
         rows = np.arange(len(group))
-    b = boxes[rows]
+    b = np.take(boxes, rows, axis=0)  # (five times faster than boxes[rows] for (n, 4) arrays)
     with np.errstate(invalid="ignore"):
-        rows = rows[np.isfinite(b).all(axis=1) & (b[:, 2] > 0) & (b[:, 3] > 0)]
-    rows = rows[sort_by_group(group[rows], x[rows])]
-    g, x0, y0, bw, bh = group[rows], x[rows], y[rows], w[rows], h[rows]
+        usable = np.isfinite(b).all(axis=1) & (b[:, 2] > 0) & (b[:, 3] > 0)
+    if not usable.all():
+        rows, b = rows[usable], b[usable]
+    order = sort_by_group(group[rows], b[:, 0])
+    rows = rows[order]
+    g, b = group[rows], np.take(b, order, axis=0)  # one gather of whole boxes, then columns
+    x0, y0, bw, bh = b.T
     x1, y1, area = x0 + bw, y0 + bh, bw * bh
     reach = x0 + (1.0 - min_iou) * bw
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    left = np.arange(len(rows) - 1)
+    # x is sorted within a group: once a row is out of reach, so are all rows after it. The
+    # first step compares each row with the next one (slices, no gathers).
+    left = np.flatnonzero((g[1:] == g[:-1]) & (x0[1:] <= reach[:-1]))
     step = 1
     while left.size:
         right = left + step
-        inside = right < len(rows)
-        left, right = left[inside], right[inside]
-        # x is sorted within a group: once a row is out of reach, so are all rows after it
-        near = (g[right] == g[left]) & (x0[right] <= reach[left])
-        left, right = left[near], right[near]
+        if step > 1:
+            inside = right < len(rows)
+            left, right = left[inside], right[inside]
+            near = (g[right] == g[left]) & (x0[right] <= reach[left])
+            left, right = left[near], right[near]
         iw = np.minimum(x1[left], x1[right]) - x0[right]
         ih = np.minimum(y1[left], y1[right]) - np.maximum(y0[left], y0[right])
         inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
@@ -119,18 +130,21 @@ def polygon_summaries(coords: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarr
     if not has_points.any():
         return area, extent
     if (lengths % 2 == 0).all():
-        x, y = coords[0::2], coords[1::2]
+        x, y = coords[0::2].copy(), coords[1::2].copy()  # contiguous: the reductions run twice as fast
     else:  # an odd polygon shifts the x/y parity of every polygon after it: gather by index
         coord_start = np.cumsum(lengths) - lengths
         point_start = np.cumsum(points) - points
         idx = np.repeat(coord_start - 2 * point_start, points) + 2 * np.arange(points.sum())
         x, y = coords[idx], coords[idx + 1]
-    first = (np.cumsum(points) - points)[has_points]
-    last = first + points[has_points] - 1
-    following = np.arange(1, len(x) + 1)
-    following[last] = first  # the edge from the last point closes the ring
+    end = np.cumsum(points)[has_points]
+    first = end - points[has_points]
+    last = end - 1
     with np.errstate(invalid="ignore", over="ignore"):  # Infinity in a point (LL002's) gives nan
-        cross = x * y[following] - x[following] * y
+        # x[i] * y[i + 1] - x[i + 1] * y[i], where the point after the last is the first (the
+        # edge that closes the ring)
+        cross = np.empty(len(x))
+        np.subtract(x[:-1] * y[1:], x[1:] * y[:-1], out=cross[:-1])
+        cross[last] = x[last] * y[first] - x[first] * y[last]
         area[has_points] = 0.5 * np.abs(np.add.reduceat(cross, first))
     extent[has_points] = np.stack([np.minimum.reduceat(x, first), np.minimum.reduceat(y, first),
                                    np.maximum.reduceat(x, first), np.maximum.reduceat(y, first)], axis=1)
@@ -144,31 +158,24 @@ _DIGIT_BITS = _U64(0x1010101010101010)  # bit 4 is set in '0'..'9' and clear in 
 _BYTE_INDEX = _U64(0x0001020304050607)  # multiplying 2**(8k) by this puts k in the top byte
 _LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], np.uint64)
 _TOP_DIGITS = np.array([(0x0F0F0F0F0F0F0F0F << (8 * (8 - k))) & ((1 << 64) - 1) for k in range(9)], np.uint64)
+_ALIGN_SHIFT = np.array([(64 - 8 * k) & 63 for k in range(9)], np.uint64)  # moves k bytes to the top
+_DOT_BITS = _LOW_BYTES & _DIGIT_BITS  # bit 4 of each of the first k bytes
+_TOP_DOT_BITS = ~_LOW_BYTES[8 - np.arange(9)] & _DIGIT_BITS  # bit 4 of each of the last k bytes
+_FRACTION_INDEX = _U64(0x0706050403020100)  # multiplying 2**(8k) by this puts 7 - k in the top byte
+_FRONT = b" " * 8  # lets the first token read the whole 8-byte word that ends with it
 _POW10 = 10.0 ** np.arange(17)
 _PAD = b" " * 32  # lets every token read whole 8-byte words past its end
 
 
 def _word_reader(buf):
-    """A function giving the little-endian uint64 that starts at each of some byte offsets of ``buf``.
-
-    Read as two aligned words spliced together: numpy gathers from an aligned uint64 array
-    several times faster than from an unaligned view with a one-byte stride.
-    """
-    aligned = np.frombuffer(buf, "<u8", count=len(buf) // 8)
-    if not aligned.flags.aligned:
-        aligned = aligned.copy()
-
-    def words_at(pos: np.ndarray) -> np.ndarray:
-        shift = ((pos & 7) * 8).astype(np.uint64)
-        low, high = aligned.take(pos >> 3), aligned.take((pos >> 3) + 1)
-        return (low >> shift) | ((high << _U64(1)) << (_U64(63) - shift))  # two shifts: no shift by 64
-
-    return words_at
+    """A function giving the little-endian uint64 that starts at each of some byte offsets of ``buf``
+    (a view of every 8-byte window: numpy gathers from it directly)."""
+    return np.ndarray((len(buf) - 7,), "<u8", buffer=buf, strides=(1,)).take
 
 
 def _eight_digits(w: np.ndarray, n: np.ndarray) -> np.ndarray:
     """Value of the first ``n`` (0 to 8) ASCII digits held in each word (first digit lowest)."""
-    v = (w << ((64 - 8 * n).astype(np.uint64) & _U64(63))) & _TOP_DIGITS[n]  # right-align, zero-pad
+    v = (w << _ALIGN_SHIFT[n]) & _TOP_DIGITS[n]  # right-align, zero-pad
     v = (v * _U64(2561)) >> _U64(8)  # pairs of digits
     v = ((v & _U64(0x00FF00FF00FF00FF)) * _U64(6553601)) >> _U64(16)  # fours
     return ((v & _U64(0x0000FFFF0000FFFF)) * _U64(42949672960001)) >> _U64(32)  # eight
@@ -183,19 +190,21 @@ def parse_decimals(buf, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.nda
     correctly rounded; longer ones can differ in the last bit, which no geometry check notices.
     """
     word_at = _word_reader(buf)
-    negative = np.frombuffer(buf, np.uint8).take(starts) == ord("-")
+    w = word_at(starts)
+    negative = (w & _U64(0xFF)) == ord("-")
     signed = negative.any()  # coordinates rarely are: skip the sign work when none is
     s = starts + negative if signed else starts
     n = lengths - negative if signed else lengths
-    w = word_at(s)
-    in_word = _LOW_BYTES[np.minimum(n, 8)]
-    dot_bit = ~w & _DIGIT_BITS & in_word  # bit 4 of a '.' among the first eight bytes
+    if signed:
+        w = word_at(s)
+    n8 = np.minimum(n, 8)
+    dot_bit = ~w & _DOT_BITS[n8]  # bit 4 of a '.' among the first eight bytes
     has_dot = dot_bit != 0
     dot_unit = dot_bit >> _U64(4)  # 2 ** (8 * position of the '.')
     dot = ((dot_unit * _BYTE_INDEX) >> _U64(56)).astype(np.int64)
     n_frac = np.where(has_dot, n - dot - 1, 0)
     # drop the '.': the bytes after it move down one place, then all digits parse as one integer
-    before_dot = np.where(has_dot, dot_unit - _U64(1), in_word)
+    before_dot = np.where(has_dot, dot_unit - _U64(1), _LOW_BYTES[n8])
     digits = (w & before_dot) | ((w >> _U64(8)) & ~before_dot)
     value = _eight_digits(digits, np.minimum(n - has_dot, 8)) / _POW10[np.minimum(n_frac, 16)]
     ok = n <= 8  # the whole number was in the word
@@ -211,16 +220,48 @@ def parse_decimals(buf, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.nda
     return (np.where(negative, -value, value) if signed else value), ok
 
 
+def _digits_value(v: np.ndarray) -> np.ndarray:
+    """Value of the ASCII digits held in the top bytes of each word, the rest of it zero."""
+    v = (v * _U64(2561)) >> _U64(8)  # pairs of digits
+    v = ((v & _U64(0x00FF00FF00FF00FF)) * _U64(6553601)) >> _U64(16)  # fours
+    return ((v & _U64(0x0000FFFF0000FFFF)) * _U64(42949672960001)) >> _U64(32)  # eight
+
+
+def parse_decimal_ends(buf, ends: np.ndarray, lengths: np.ndarray, signed: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`parse_decimals` of the numbers that end at ``ends``, with the same results, in
+    fewer steps: the word that *ends* with a number holds it in its top bytes, already where
+    the digit arithmetic wants it, and a '-' below them is left out by counting. ``buf`` must
+    have 8 bytes before the first number and 24 after the last; ``signed=False`` promises that
+    no number has a '-'."""
+    word_at = _word_reader(buf)
+    w = word_at(ends - 8)
+    if signed:
+        negative = np.frombuffer(buf, np.uint8).take(ends - lengths) == ord("-")
+        n = lengths - negative
+    else:
+        n = lengths
+    n8 = np.minimum(n, 8)
+    dot_unit = (~w & _TOP_DOT_BITS[n8]) >> _U64(4)  # 2 ** (8 * the byte of the '.' in the word)
+    n_frac = (dot_unit * _FRACTION_INDEX) >> _U64(56)  # the bytes above the '.' (0 without one)
+    has_dot = dot_unit != 0
+    low = (dot_unit << _U64(8)) - has_dot  # the '.' and the bytes below it (none without a '.')
+    digits = (w & ~low) | ((w << _U64(8)) & low)  # the '.' taken out: the bytes below move up
+    value = _digits_value(digits & _TOP_DIGITS[n8 - has_dot]) / _POW10[n_frac]
+    if signed:
+        value = np.where(negative, -value, value)
+    ok = n <= 8
+    long = np.flatnonzero(~ok)  # rare: parse_decimals reads them
+    if long.size:
+        value[long], ok[long] = parse_decimals(buf, ends[long] - lengths[long], lengths[long])
+    return value, ok
+
+
 # -- segmentations -------------------------------------------------------------------------------
 
 NONE, POLYGONS, RLE, MALFORMED = 0, 1, 2, 3
 
 _BATCH = 4096  # annotations per batch: the byte arrays stay in cache and their memory is reused
-
-
-def _number_bytes(b: np.ndarray) -> np.ndarray:
-    """Where ``b`` holds '-', '.' or a digit (byte arithmetic: a lookup table is slower)."""
-    return (np.subtract(b, 45, dtype=np.uint8) <= 12) & (b != ord("/"))
+_COMMA, _OPEN, _CLOSE = ord(","), ord("["), ord("]")
 
 
 def _unusual_bytes(b: np.ndarray) -> np.ndarray:
@@ -232,20 +273,6 @@ def _unusual_bytes(b: np.ndarray) -> np.ndarray:
     if np.count_nonzero(high) == np.count_nonzero(brackets) and not quote.any():
         return np.zeros(0, np.int64)
     return np.flatnonzero(high & ~brackets | quote)
-
-
-@dataclass
-class Segmentations:
-    """Every annotation's segmentation, decoded and summarised. Polygons are sorted by annotation."""
-
-    kind: np.ndarray  # per annotation: NONE, POLYGONS, RLE or MALFORMED
-    malformed: dict  # annotation row -> what is wrong with its segmentation value
-    poly_ann: np.ndarray  # per polygon: its annotation row
-    poly_len: np.ndarray  # per polygon: number of coordinates (x and y each count)
-    poly_area: np.ndarray  # per polygon: shoelace area (nan without points)
-    poly_extent: np.ndarray  # per polygon: [min x, min y, max x, max y] (nan without points)
-    rle_rows: np.ndarray  # annotation rows whose segmentation is an object
-    rle_values: list  # their decoded values, in the same order
 
 
 def _describe(value) -> str:
@@ -280,72 +307,191 @@ def classify(value) -> tuple[int, str | None, list]:
     return POLYGONS, None, value
 
 
-def _fast_batch(raws: list, first_row: int, out: dict) -> None:
-    """Decode one batch of raw JSON segmentations; rows it cannot take go to out["slow"]."""
-    lens = np.fromiter(map(len, raws), np.int64, len(raws))
+def _annotation_shapes(poly_ann: np.ndarray, poly_area: np.ndarray, poly_extent: np.ndarray, n: int):
+    """Per annotation (rows 0..n-1 of ``poly_ann``, sorted): the summed area and the extent
+    [x, y, w, h] of its polygons that have a finite area; nan where it has none.
+
+    Polygon areas are summed (COCO's own area is the area of the rasterised union, which is
+    the same unless polygons of one object overlap)."""
+    area = np.full(n, np.nan)
+    extent = np.full((n, 4), np.nan)
+    usable = np.isfinite(poly_area)
+    if usable.all():
+        ann, poly_area, ext = poly_ann, poly_area, poly_extent
+    else:
+        ann, poly_area, ext = poly_ann[usable], poly_area[usable], poly_extent[usable]
+    if ann.size:
+        first_of = np.concatenate([[True], ann[1:] != ann[:-1]])
+        if first_of.all():  # one polygon each, as most annotations have: nothing to add up
+            rows, lo, hi = ann, ext[:, :2], ext[:, 2:]
+            area[rows] = poly_area
+        else:
+            first = np.flatnonzero(first_of)
+            rows = ann[first]
+            area[rows] = np.add.reduceat(poly_area, first)
+            lo = np.minimum.reduceat(ext[:, :2], first)
+            hi = np.maximum.reduceat(ext[:, 2:], first)
+        extent[rows, :2] = lo
+        extent[rows, 2:] = hi - lo
+    return area, extent
+
+
+def _invalid_polygons(poly_ann: np.ndarray, poly_len: np.ndarray, poly_area: np.ndarray):
+    """(annotation, index in it, length, area) of the polygons that have an odd number of
+    coordinates, fewer than 3 points or zero area (``poly_ann`` sorted)."""
+    odd = poly_len % 2 == 1
+    few = poly_len // 2 < 3
+    flat = ~few & (poly_area <= 1e-9)
+    bad = np.flatnonzero(odd | few | flat)
+    index = bad - np.searchsorted(poly_ann, poly_ann[bad])
+    return poly_ann[bad], index, poly_len[bad], poly_area[bad]
+
+
+def _pack(raws: list) -> tuple[bytes, np.ndarray]:
+    """A batch of segmentations as one byte string (with room around: _FRONT, _PAD) and lengths."""
+    return b"".join([_FRONT, *raws, _PAD]), np.fromiter(map(len, raws), np.int64, len(raws))
+
+
+def pack_segmentations(items: list, attr: str = "segmentation") -> list:
+    """The segmentations (``msgspec.Raw``) held by ``attr`` of each item, packed batch by batch
+    for :func:`summarise`; ``items`` is emptied on the way (its entries become None), so that
+    the items and their Raw views are freed batch by batch (memory)."""
+    get = operator.attrgetter(attr)
+    batches = []
+    for i in range(0, len(items), _BATCH):
+        batches.append(_pack(list(map(get, items[i:i + _BATCH]))))
+        items[i:i + _BATCH] = [None] * len(batches[-1][1])
+    return batches
+
+
+def _fast_batch(buf: bytes, lens: np.ndarray, first_row: int, acc: dict) -> None:
+    """Summarise one packed batch of raw JSON segmentations (see _pack); rows it cannot take
+    go to acc["slow"], with their text (and that of RLE rows) to acc["text"].
+
+    The rows that are plain lists of polygons of plain decimals are joined into one byte
+    string (whitespace taken out: it never separates two numbers in valid JSON) and read in
+    one go from its structural bytes ``,[]``: the depth of the brackets gives rows and
+    polygons, the gaps between structural bytes are the numbers. A row nested deeper, with a
+    number outside a polygon or a number :func:`parse_decimals` declines goes to the slow path.
+    """
+    n = len(lens)
     starts = np.cumsum(lens) - lens
-    ends = starts + lens
-    buf = b"".join(raws) + _PAD
-    b = np.frombuffer(buf, np.uint8)
+    front = len(_FRONT)
+    all_rows, lens_all = buf, lens
+    b = np.frombuffer(buf, np.uint8)[front:]
     first_byte = np.where(lens > 0, b[np.minimum(starts, len(b) - 1)], 0)
-    kind = np.full(len(raws), MALFORMED, np.int8)
+    kind = np.full(n, MALFORMED, np.int8)
     kind[(lens == 0) | (first_byte == ord("n"))] = NONE  # absent or null
-    kind[first_byte == ord("[")] = POLYGONS
+    kind[first_byte == _OPEN] = POLYGONS
     kind[first_byte == ord("{")] = RLE
-    slow = kind == MALFORMED
-    slow[np.searchsorted(starts, _unusual_bytes(b), "right") - 1] = True
-    slow &= (kind == POLYGONS) | (kind == MALFORMED)
-    while True:  # blank what the fast path cannot take; the structure may show more such rows
-        keep = (kind == POLYGONS) & ~slow
-        if not keep.all():
-            b = np.where(np.repeat(np.append(keep, True), np.append(lens, len(_PAD))), b, np.uint8(32))
-            buf = b.tobytes()
-        brackets = np.flatnonzero((b == ord("[")) | (b == ord("]")))
-        opening = b[brackets] == ord("[")
-        depth = np.cumsum(np.where(opening, 1, -1))
-        poly_open = brackets[opening & (depth == 2)]
-        poly_close = brackets[~opening & (depth == 1)]
-        number = _number_bytes(b)
-        edges = np.flatnonzero(number[1:] != number[:-1])
-        tok_start, tok_end = edges[0::2] + 1, edges[1::2] + 1
-        poly_row = np.searchsorted(starts, poly_open, "right") - 1
-        poly_tokens = np.searchsorted(tok_start, poly_close) - np.searchsorted(tok_start, poly_open)
-        row_tokens = np.searchsorted(tok_start, ends) - np.searchsorted(tok_start, starts)
-        in_polygons = np.bincount(poly_row, weights=poly_tokens, minlength=len(raws))
-        odd = keep & (row_tokens != in_polygons)  # numbers outside a polygon: a flat list
-        odd[np.searchsorted(starts, brackets[depth > 2], "right") - 1] = True  # nested too deep
-        if not odd.any():
-            break
-        slow |= odd
-    values, ok = parse_decimals(buf, tok_start, tok_end - tok_start)
-    slow[np.searchsorted(starts, tok_start[~ok], "right") - 1] = True
-    area, extent = polygon_summaries(values, poly_tokens)
-    fast = ~slow[poly_row]
-    kind[slow] = MALFORMED  # decided on the slow path
-    kind[(kind == POLYGONS) & (np.bincount(poly_row, minlength=len(raws)) == 0)] = NONE  # "[ ]"
-    out["kind"].append(kind)
-    out["poly"].append((poly_row[fast] + first_row, poly_tokens[fast], area[fast], extent[fast]))
-    out["slow"].extend((np.flatnonzero(slow) + first_row).tolist())
+    fast = kind == POLYGONS
+    unusual = _unusual_bytes(b)
+    if unusual.size:
+        fast[np.searchsorted(starts, unusual, "right") - 1] = False
+    rows = np.arange(n) if fast.all() else np.flatnonzero(fast)
+    if len(rows) < n:
+        view = memoryview(buf)
+        buf = b"".join([_FRONT, *[view[front + a:front + a + k] for a, k in zip(starts[rows].tolist(), lens[rows].tolist())],
+                        _PAD])
+        lens = lens[rows]
+    m = len(buf) - front - len(_PAD)
+    b = np.frombuffer(buf, np.uint8)[front:front + m]
+    space = b <= 32
+    if space.any():
+        kept = np.concatenate([[0], np.cumsum(~space)])
+        ends = np.cumsum(lens)
+        lens = kept[ends] - kept[ends - lens]
+        b = b[~space]
+        buf = b"".join([_FRONT, b.tobytes(), _PAD])
+    # structure: the depth after each ',' '[' ']'; every row is one array at depth 1
+    # (valid JSON without the unusual bytes and whitespace holds only these and '-', '.', digits)
+    struct = np.flatnonzero(np.subtract(b, 45, dtype=np.uint8) > 12)
+    ch = b[struct]
+    opening, closing = ch == _OPEN, ch == _CLOSE
+    depth = np.cumsum(opening.view(np.int8) - closing.view(np.int8), dtype=np.int32)
+    row_open = np.flatnonzero(opening & (depth == 1))  # one per row (of ``rows``)
+    poly_open = np.flatnonzero(opening & (depth == 2))
+    poly_close = np.flatnonzero(closing & (depth == 1))
+    gap = np.diff(struct) - 1  # the bytes between two structural bytes are a number
+    has_number = gap > 0
+    poly_row = np.searchsorted(row_open, poly_open, "right") - 1
+    # in a polygon of numbers, the structural bytes are the brackets and one comma between two
+    # numbers ("[]" holds none); rows where that is not so go to the slow path below
+    poly_len = poly_close - poly_open
+    poly_len[(poly_len == 1) & ~has_number[np.minimum(poly_open, len(gap) - 1)]] = 0
+    values, ok = parse_decimal_ends(buf, struct[1:][has_number] + front, gap[has_number], bool((b == ord("-")).any()))
+    odd = [np.flatnonzero(depth > 2), np.flatnonzero(has_number & (depth[:-1] != 2))]
+    if not ok.all():
+        odd.append(np.flatnonzero(has_number)[~ok])
+    odd = np.concatenate(odd)
+    slow = np.zeros(len(rows), bool)
+    if odd.size:  # nested too deep, a number outside a polygon, a number parse_decimals declines
+        slow[np.searchsorted(row_open, odd, "right") - 1] = True
+        values = values[~slow[np.searchsorted(row_open, np.flatnonzero(has_number), "right") - 1]]
+        keep = ~slow[poly_row]
+        poly_row, poly_len = poly_row[keep], poly_len[keep]
+    area, extent = polygon_summaries(values, poly_len)
+    done = rows[~slow]
+    to_slow = (kind == POLYGONS) | (kind == MALFORMED)
+    to_slow[done] = False
+    kind[to_slow] = MALFORMED  # decided on the slow path
+    kind[done[np.bincount(poly_row, minlength=len(rows))[~slow] == 0]] = NONE  # "[]"
+    ann = rows[poly_row]
+    a_area, a_extent = _annotation_shapes(ann, area, extent, n)
+    acc["kind"].append(kind)
+    acc["area"].append(a_area)
+    acc["extent"].append(a_extent)
+    bad = _invalid_polygons(ann, poly_len, area)
+    acc["bad"].append((bad[0] + first_row, *bad[1:]))
+    if acc["poly"] is not None:
+        acc["poly"].append((ann + first_row, poly_len, area, extent))
+    again = np.flatnonzero(to_slow | (kind == RLE))  # read again, decoded, by summarise
+    acc["slow"].extend((np.flatnonzero(to_slow) + first_row).tolist())
+    acc["text"].update((first_row + row, all_rows[front + a:front + a + k])
+                       for row, a, k in zip(again.tolist(), starts[again].tolist(), lens_all[again].tolist()))
 
 
-def _decode(ds) -> Segmentations:
-    segs = ds.annotations.segmentation
-    n = len(segs)
-    out: dict = {"kind": [], "poly": [], "slow": []}
-    if set(map(type, segs)) == {msgspec.Raw}:
-        for i in range(0, n, _BATCH):
-            _fast_batch(segs[i:i + _BATCH], i, out)
-        kind = np.concatenate(out["kind"])
-        slow = out["slow"]
+def summarise(segs: list, polygons: bool = False, raw_rle: bool = False) -> dict:
+    """Every annotation's segmentation, summarised. ``segs`` holds them in file order, as
+    ``msgspec.Raw`` (the JSON text: an empty one when absent), as decoded values, or packed
+    (:func:`pack_segmentations`: then each batch is dropped from the list once read).
+
+    Returns a dict of plain values (it is what the loader's children send back): "kind",
+    "area" and "extent" per annotation (see :class:`Segmentations`), "malformed" {row: problem},
+    "rle_rows" and "rle" (their values; with ``raw_rle``, their JSON text as bytes), "bad"
+    (annotation, index, length, area) of invalid polygons and, with ``polygons``, "poly"
+    (annotation, length, area, extent) of every polygon, sorted by annotation.
+    """
+    acc: dict = {"kind": [], "area": [], "extent": [], "bad": [], "slow": [], "text": {},
+                 "poly": [] if polygons else None}
+    packed = bool(segs) and type(segs[0]) is tuple
+    raw = packed or (len(segs) > 0 and set(map(type, segs)) == {msgspec.Raw})
+    if raw:
+        n = 0
+        for i in range(len(segs) if packed else (len(segs) + _BATCH - 1) // _BATCH):
+            if packed:
+                (buf, lens), segs[i] = segs[i], None
+            else:
+                buf, lens = _pack(segs[i * _BATCH:(i + 1) * _BATCH])
+            _fast_batch(buf, lens, n, acc)
+            n += len(lens)
+        segs = acc["text"]  # the rows read again: the slow path, RLE
+        kind = np.concatenate(acc["kind"])
+        area = np.concatenate(acc["area"])
+        extent = np.concatenate(acc["extent"])
+        slow = acc["slow"]
     else:  # the loader's tolerant path already decoded every value
+        n = len(segs)
         kind = np.full(n, MALFORMED, np.int8)
+        area = np.full(n, np.nan)
+        extent = np.full((n, 4), np.nan)
         slow = list(range(n))
     malformed: dict = {}
     slow_polys: list = []
     slow_rows: list = []
     for row in slow:
         value = segs[row]
-        if isinstance(value, msgspec.Raw):
+        if raw:
             value = msgspec.json.decode(value)
         kind[row], problem, polys = classify(value)
         if problem:
@@ -355,20 +501,107 @@ def _decode(ds) -> Segmentations:
     if slow_polys:
         lengths = np.fromiter(map(len, slow_polys), np.int64, len(slow_polys))
         coords = np.fromiter(chain.from_iterable(slow_polys), np.float64, int(lengths.sum()))
-        area, extent = polygon_summaries(coords, lengths)
-        out["poly"].append((np.array(slow_rows, np.int64), lengths, area, extent))
-    if out["poly"]:
-        ann, lengths, area, extent = (np.concatenate(p) for p in zip(*out["poly"]))
-        if slow_polys:  # the fast path keeps file order; polygons from the slow path are appended
-            order = np.argsort(ann, kind="stable")
-            ann, lengths, area, extent = ann[order], lengths[order], area[order], extent[order]
-    else:
-        ann, lengths, area, extent = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0),
-                                      np.zeros((0, 4)))
+        p_area, p_extent = polygon_summaries(coords, lengths)
+        ann = np.array(slow_rows, np.int64)
+        done = np.unique(ann)
+        s_area, s_extent = _annotation_shapes(np.searchsorted(done, ann), p_area, p_extent, len(done))
+        area[done], extent[done] = s_area, s_extent
+        acc["bad"].append(_invalid_polygons(ann, lengths, p_area))
+        if polygons:
+            acc["poly"].append((ann, lengths, p_area, p_extent))
+    bad = tuple(np.concatenate(p) for p in zip(*acc["bad"])) if acc["bad"] else _no_invalid_polygons()
+    if slow_polys and len(bad[0]):  # fast rows come in file order; slow ones were appended
+        order = np.lexsort((bad[1], bad[0]))
+        bad = tuple(p[order] for p in bad)
     rle_rows = np.flatnonzero(kind == RLE)
-    rle_values = [msgspec.json.decode(segs[r]) if isinstance(segs[r], msgspec.Raw) else segs[r]
-                  for r in rle_rows.tolist()]
-    return Segmentations(kind, malformed, ann, lengths, area, extent, rle_rows, rle_values)
+    rle = [segs[r] for r in rle_rows.tolist()]  # bytes (from Raw) or values
+    if raw and not raw_rle:
+        rle = [msgspec.json.decode(v) for v in rle]
+    out = {"kind": kind, "area": area, "extent": extent, "malformed": malformed, "rle_rows": rle_rows,
+           "rle": rle, "bad": bad}
+    if polygons:
+        parts = acc["poly"]
+        if parts:
+            ann, lengths, p_area, p_extent = (np.concatenate(p) for p in zip(*parts))
+            if slow_polys:
+                order = np.argsort(ann, kind="stable")
+                ann, lengths, p_area, p_extent = ann[order], lengths[order], p_area[order], p_extent[order]
+        else:
+            ann, lengths, p_area, p_extent = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0),
+                                              np.zeros((0, 4)))
+        out["poly"] = (ann, lengths, p_area, p_extent)
+    return out
+
+
+def _no_invalid_polygons():
+    return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+
+
+class Segmentations:
+    """Every annotation's segmentation, decoded and summarised.
+
+    Per annotation: ``kind`` (NONE, POLYGONS, RLE or MALFORMED), ``area`` (summed shoelace
+    area of its polygons that have points; nan without) and ``extent`` ([x, y, w, h] of those
+    points; nan without). ``malformed``: annotation row -> what is wrong with its value.
+    ``invalid_polygons``: (annotation, index in it, number of coordinates, area) of the
+    polygons with an odd number of coordinates, fewer than 3 points or zero area, sorted.
+    ``rle_rows``, ``rle_values``: the annotations whose segmentation is an object, and those
+    objects. Per polygon (sorted by annotation; computed on first use, as no rule needs them):
+    ``poly_ann``, ``poly_len`` (number of coordinates), ``poly_area``, ``poly_extent``
+    ([min x, min y, max x, max y]; nan without points).
+    """
+
+    def __init__(self, kind, malformed, rle_rows, rle_values, area, extent, invalid_polygons, polygons=None):
+        self.kind = kind
+        self.malformed = malformed
+        self.rle_rows = rle_rows
+        self.rle_values = rle_values
+        self.area = area
+        self.extent = extent
+        self.invalid_polygons = invalid_polygons
+        self._polygons = polygons  # a tuple, or a function computing it
+
+    def _per_polygon(self, i: int) -> np.ndarray:
+        if callable(self._polygons):
+            self._polygons = self._polygons()
+        return self._polygons[i]
+
+    poly_ann = property(lambda self: self._per_polygon(0))
+    poly_len = property(lambda self: self._per_polygon(1))
+    poly_area = property(lambda self: self._per_polygon(2))
+    poly_extent = property(lambda self: self._per_polygon(3))
+
+
+def _assemble(parts: list, n: int, polygons) -> Segmentations:
+    """One Segmentations from the summaries of consecutive ranges of rows: (first row, summary)."""
+    if len(parts) == 1 and parts[0][0] == 0:
+        s = parts[0][1]
+        kind, area, extent = s["kind"], s["area"], s["extent"]
+    else:
+        kind, area, extent = (np.concatenate([s[k] for _, s in parts]) for k in ("kind", "area", "extent"))
+    if len(kind) != n:
+        raise RuntimeError(f"the file changed while it was linted: {len(kind)} annotations, not {n}")
+    malformed = {first + row: problem for first, s in parts for row, problem in s["malformed"].items()}
+    rle_rows = np.concatenate([s["rle_rows"] + first for first, s in parts])
+    rle_values = [msgspec.json.decode(v) if isinstance(v, (bytes, msgspec.Raw)) else v
+                  for _, s in parts for v in s["rle"]]
+    bad = [(s["bad"][0] + first, *s["bad"][1:]) for first, s in parts]
+    bad = tuple(np.concatenate(p) for p in zip(*bad))
+    return Segmentations(kind, malformed, rle_rows, rle_values, area, extent, bad, polygons)
+
+
+def _decode(ds) -> Segmentations:
+    segs = ds.annotations.segmentation
+    n = len(segs)
+
+    def per_polygon():
+        return summarise(list(segs), polygons=True)["poly"]
+
+    take = getattr(segs, "take_summaries", None)
+    parts = take() if take is not None else None  # worked out by the loader's children
+    if parts is None:
+        parts = [(0, summarise(list(segs)))]
+    return _assemble(parts, n, per_polygon)
 
 
 # -- RLE -----------------------------------------------------------------------------------------
@@ -531,25 +764,21 @@ def segmentation_shapes(ds) -> tuple[np.ndarray, np.ndarray]:
     """Per annotation: segmentation area and extent [x, y, w, h]; nan where there is none usable.
 
     Polygon areas are summed (COCO's own area is the area of the rasterised union, which is
-    the same unless polygons of one object overlap).
+    the same unless polygons of one object overlap); an RLE's are pycocotools' area and box.
     """
     def compute():
         seg = segmentations(ds)
-        n = len(seg.kind)
-        area = np.full(n, np.nan)
-        extent = np.full((n, 4), np.nan)
-        usable = np.isfinite(seg.poly_area)
-        ann = seg.poly_ann[usable]
-        if ann.size:
-            first = np.flatnonzero(np.concatenate([[True], ann[1:] != ann[:-1]]))
-            rows = ann[first]
-            area[rows] = np.add.reduceat(seg.poly_area[usable], first)
-            ext = seg.poly_extent[usable]
-            lo = np.minimum.reduceat(ext[:, :2], first)
-            hi = np.maximum.reduceat(ext[:, 2:], first)
-            extent[rows] = np.concatenate([lo, hi - lo], axis=1)
         summary = rles(ds)
+        if not len(summary.rows):
+            return seg.area, seg.extent
+        area, extent = seg.area.copy(), seg.extent.copy()
         area[summary.rows] = summary.area
         extent[summary.rows] = summary.bbox
         return area, extent
     return _cached(ds, "shapes", compute)
+
+
+def invalid_polygons(ds) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(annotation row, index of the polygon in it, number of coordinates, area) of every polygon
+    with an odd number of coordinates, fewer than 3 points or zero area, in file order."""
+    return segmentations(ds).invalid_polygons

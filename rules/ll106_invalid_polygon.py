@@ -34,8 +34,6 @@ None: the shape must be redrawn. Dropping a broken polygon from an annotation th
 is safe only if those cover the object.
 """
 
-import numpy as np
-
 from labellint import geometry
 from labellint.findings import Problem
 
@@ -50,26 +48,17 @@ def check(ds, options):
     seg = geometry.segmentations(ds)
     for row, message in sorted(seg.malformed.items()):
         yield Problem(message, annotation=row, pointer=f"/annotations/{row}/segmentation")
-    n = seg.poly_len
-    odd = n % 2 == 1
-    few = n // 2 < 3
-    flat = ~few & (seg.poly_area <= 1e-9)
-    bad = np.flatnonzero(odd | few | flat)
-    if bad.size == 0:
-        return
-    # the polygon's position within its annotation, for the message and the pointer
-    index_in_annotation = bad - np.searchsorted(seg.poly_ann, seg.poly_ann[bad])
+    ann, index, length, area = geometry.invalid_polygons(ds)  # odd, fewer than 3 points or flat
     reasons: dict[int, list[str]] = {}
-    for p, k in zip(bad.tolist(), index_in_annotation.tolist()):
-        length = int(n[p])
-        if odd[p]:
-            why = f"has an odd number of coordinates ({length}): the last x has no y"
-        elif few[p]:
-            why = f"has {length // 2} point{'s' * (length != 2)}, fewer than 3"
-            if length == 4:
+    for row, k, n in zip(ann.tolist(), index.tolist(), length.tolist()):
+        if n % 2 == 1:
+            why = f"has an odd number of coordinates ({n}): the last x has no y"
+        elif n // 2 < 3:
+            why = f"has {n // 2} point{'s' * (n != 2)}, fewer than 3"
+            if n == 4:
                 why += " (pycocotools takes 4 numbers for a box [x, y, w, h])"
         else:
             why = "has zero area: its points lie on one line"
-        reasons.setdefault(int(seg.poly_ann[p]), []).append(f"polygon {k} {why}")
+        reasons.setdefault(row, []).append(f"polygon {k} {why}")
     for row, parts in reasons.items():
         yield Problem("; ".join(parts), annotation=row, pointer=f"/annotations/{row}/segmentation")

@@ -53,12 +53,15 @@ def check(ds, options):
     min_iou, tol = float(options["min_iou"]), float(options["tolerance_px"])
     _, extent = geometry.segmentation_shapes(ds)
     bbox = ds.annotations.bbox
+    bx, by, bw, bh = bbox.T
+    ex, ey, ew, eh = extent.T
     # edges first: most boxes are within the tolerance of their extent, and need no IoU
     with np.errstate(invalid="ignore"):  # Infinity in a box (LL002's) makes nan here
-        corners = np.concatenate([bbox[:, :2], bbox[:, :2] + bbox[:, 2:]], axis=1)
-        extent_corners = np.concatenate([extent[:, :2], extent[:, :2] + extent[:, 2:]], axis=1)
-        far = np.abs(corners - extent_corners).max(axis=1) > tol  # false where either is nan
-        rows = np.flatnonzero(far & (extent[:, 2] > 0) & (extent[:, 3] > 0) & (bbox[:, 2] > 0) & (bbox[:, 3] > 0))
+        edge = np.abs(bx - ex)  # the largest edge difference; nan where either is nan
+        np.maximum(edge, np.abs(by - ey), out=edge)
+        np.maximum(edge, np.abs((bx + bw) - (ex + ew)), out=edge)
+        np.maximum(edge, np.abs((by + bh) - (ey + eh)), out=edge)
+        rows = np.flatnonzero((edge > tol) & (ew > 0) & (eh > 0) & (bw > 0) & (bh > 0))
     a, b = bbox[rows], extent[rows]
     iou = geometry.box_iou(a, b)
     for i in np.flatnonzero(iou < min_iou).tolist():

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import coco
 from labellint.coco import MISSING_ID, NotCoco, SegmentationColumn, load, load_bytes
+from labellint import geometry
 from labellint.coco import parallel, positions
 from labellint.errors import InputError
 
@@ -195,6 +196,59 @@ def test_split_decode_matches_the_serial_one(force_split, monkeypatch, indent):
     assert_positions(split, data.decode())
 
 
+@pytest.mark.parametrize("room", ["none", "too-small", "first-part-only", "enough"])
+def test_split_columns_come_back_whatever_room_the_shared_block_has(force_split, monkeypatch, room):
+    doc = big_doc()
+    data = json.dumps(doc).encode()
+    n = len(doc["annotations"])
+    cap = {"none": None, "too-small": 3, "first-part-only": n - 1, "enough": n}[room]
+    monkeypatch.setattr(L._SharedColumns, "for_plan",
+                        classmethod(lambda cls, buf, plan: None if cap is None else cls(cap)))
+    split = load_bytes(data, "x.json")
+    assert "split" in split.layout
+    base = split.annotations.bbox
+    while isinstance(base, np.ndarray) and base.base is not None:
+        base = base.base
+    assert (isinstance(base, memoryview) and isinstance(base.obj, mmap.mmap)) == (room == "enough")  # in place
+    monkeypatch.setenv("LABELLINT_NO_FORK", "1")
+    serial = load_bytes(data, "x.json")
+    assert columns(split) == columns(serial)
+    assert_positions(split, data.decode())
+
+
+ODD_BOXES = [[1, 2, 3, 4], [1e2, -0.0, 2.5e-3, 1e300], [0.1234567890123456789, 123456789.5, -12345678, 7],
+             [239.97000000000003, 1.0000000000000002, 0.30000000000000004, 5e-324], [-1.5, -0.25, 99999999, 12345678.9]]
+
+
+@pytest.mark.parametrize("indent", [None, 2])
+def test_split_boxes_read_from_the_text_are_msgspec_floats(force_split, monkeypatch, indent):
+    doc = big_doc()
+    for i, box in enumerate(ODD_BOXES * 4):
+        doc["annotations"][7 * i + 1]["bbox"] = box
+    text = json.dumps(doc, indent=indent).replace("1e+300", "1E+300").replace("0.0025", "2.5e-3")
+    split = load_bytes(text.encode(), "x.json")
+    assert "split" in split.layout
+    monkeypatch.setenv("LABELLINT_NO_FORK", "1")
+    serial = load_bytes(text.encode(), "x.json")
+    assert split.annotations.bbox.tobytes() == serial.annotations.bbox.tobytes()  # bit for bit, -0.0 too
+    assert columns(split) == columns(serial)
+
+
+@pytest.mark.parametrize("box", [[1, 2, 3], [1, 2, 3, 4, 5], [1, "2", 3, 4], [1, None, 3, 4], [1, True, 3, 4],
+                                 [[1], 2, 3, 4], {"x": 1}, "1,2,3,4", [], [1, 2, 3, 1e999]])
+def test_split_with_an_odd_box_gives_what_the_serial_load_gives(force_split, monkeypatch, box):
+    doc = big_doc()
+    doc["annotations"][3]["bbox"] = box
+    doc["annotations"][-3]["bbox"] = box
+    data = json.dumps(doc).replace("Infinity", "1e999").encode()
+    split = load_bytes(data, "x.json")
+    monkeypatch.setenv("LABELLINT_NO_FORK", "1")
+    serial = load_bytes(data, "x.json")
+    assert columns(split) == columns(serial)
+    assert [(i.section, i.index, i.field, i.kind, i.message) for i in split.issues] == \
+        [(i.section, i.index, i.field, i.kind, i.message) for i in serial.issues] != []
+
+
 def test_split_decode_on_a_mapped_file_leaves_the_bytes_as_they_were(force_split, write_coco, monkeypatch):
     monkeypatch.setattr(L, "MMAP_MIN_BYTES", 0)
     path = write_coco(big_doc(), indent=2)
@@ -218,19 +272,125 @@ def test_split_children_measure_positions_then_go_away(force_split):
     ds = load_bytes(data, "x.json")
     assert len(_children()) == 2  # waiting to hand over the element lengths
     assert_positions(ds, data.decode())
-    assert _children() == []  # taken and reaped
+    assert len(_children()) == 2  # and the segmentation summaries
+    geometry.segmentations(ds)
+    assert _children() == []  # all taken: reaped
+    ds = load_bytes(data, "x.json")
+    geometry.segmentations(ds)  # the other way round: the lengths are read on the way, kept
+    assert _children() == []
+    assert_positions(ds, data.decode())
     ds = load_bytes(data, "x.json")
     assert len(_children()) == 2
     del ds  # never asked: killed with the Dataset
     assert _children() == []
 
 
+def _kill_children(ds):
+    for claim in ds.layout["prefetch"]._children:
+        parallel.stop(claim.child)
+    assert _children() == []
+
+
 def test_positions_when_the_measuring_children_died(force_split):
     data = json.dumps(big_doc()).encode()
     ds = load_bytes(data, "x.json")
-    ds.layout["prefetch"].cancel()
-    assert _children() == []
+    _kill_children(ds)
     assert_positions(ds, data.decode())
+
+
+def test_positions_when_they_were_given_up(force_split):
+    data = json.dumps(big_doc()).encode()
+    ds = load_bytes(data, "x.json")
+    ds.layout["prefetch"].cancel()  # measured here instead; the children stay for the summaries
+    assert len(_children()) == 2
+    assert_positions(ds, data.decode())
+
+
+# -- segmentation summaries from the split decode's children ---------------------------------------
+ODD_SEGMENTATIONS = [
+    [[0, 0, 10, 0, 10, 10, 0, 10]], [], None, [[1, 2, 3]], [[1.5e1, 2, 3, 4, 5, 6]], [1, 2, 3, 4, 5, 6],
+    [[[1, 2, 3, 4, 5, 6]]], "polygon", 5, {"size": [480, 640], "counts": [307200]},
+    [[0, 0, 4, 0, 4, 4], [9, 9, 20, 9, 20, 20]], [[]], [[-1.25, -2.5, 100, 0, 50, 50]], [["1", 2, 3, 4, 5, 6]],
+    [[123456789, 0, 1, 1, 0, 1]], [[0.1234567890123456789, 1, 2, 3, 4, 5]], [[True, 1, 2, 3, 4, 5]],
+    [[1, 2], [3, 4, 5, 6, 7, 8]], {"size": [480, 640], "counts": "PPZ`0"}, [[0, 0, 10, 0, 10, 10], 3],
+    [[1, 1, 5, 5, 9, 9]], [[0.30000000000000004, 1, 2, 3, 4, 5]],
+]
+
+
+def odd_segmentation_doc() -> dict:
+    doc = big_doc(per_image=8)
+    for i, seg in enumerate(ODD_SEGMENTATIONS * 3):
+        doc["annotations"][4 * i + 3]["segmentation"] = seg
+    return doc
+
+
+def assert_same_segmentations(a, b):
+    for name in ("kind", "area", "extent", "rle_rows", "poly_ann", "poly_len", "poly_area", "poly_extent"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and x.tobytes() == y.tobytes(), name  # bit for bit
+    assert a.malformed == b.malformed and a.rle_values == b.rle_values
+    assert all(x.tobytes() == y.tobytes() for x, y in zip(a.invalid_polygons, b.invalid_polygons))
+
+
+@pytest.mark.parametrize("indent", [None, 1])
+def test_split_children_summarise_segmentations_as_this_process_would(force_split, monkeypatch, indent):
+    data = json.dumps(odd_segmentation_doc(), indent=indent).encode()
+    split = load_bytes(data, "x.json")
+    assert "split" in split.layout
+    monkeypatch.setenv("LABELLINT_NO_FORK", "1")
+    serial = load_bytes(data, "x.json")
+    a, b = geometry.segmentations(split), geometry.segmentations(serial)
+    assert isinstance(split.annotations.segmentation, SegmentationColumn)
+    assert split.annotations.segmentation._items is None  # never decoded here
+    assert set(a.kind.tolist()) == {0, 1, 2, 3} and a.malformed and len(a.invalid_polygons[0])
+    assert_same_segmentations(a, b)
+
+
+def test_summaries_when_the_children_died(force_split, monkeypatch):
+    data = json.dumps(odd_segmentation_doc()).encode()
+    ds = load_bytes(data, "x.json")
+    _kill_children(ds)
+    a = geometry.segmentations(ds)  # summarised here
+    assert ds.annotations.segmentation._items is not None
+    monkeypatch.setenv("LABELLINT_NO_FORK", "1")
+    assert_same_segmentations(a, geometry.segmentations(load_bytes(data, "x.json")))
+    assert_positions(ds, data.decode())
+
+
+def test_summaries_when_the_child_fails(force_split, monkeypatch):
+    data = json.dumps(odd_segmentation_doc()).encode()
+
+    def boom(*args, **kwargs):
+        raise ValueError("boom")
+
+    real = geometry.summarise
+    monkeypatch.setattr(geometry, "summarise", boom)  # the children fork with it
+    ds = load_bytes(data, "x.json")
+    monkeypatch.setattr(geometry, "summarise", real)
+    a = geometry.segmentations(ds)
+    assert ds.annotations.segmentation._items is not None  # summarised here instead
+    assert_positions(ds, data.decode())
+    assert _children() == []
+    monkeypatch.setenv("LABELLINT_NO_FORK", "1")
+    assert_same_segmentations(a, geometry.segmentations(load_bytes(data, "x.json")))
+
+
+def test_shared_children_go_with_the_last_claim():
+    child = parallel.start(lambda: 1, lambda: 2, lambda: 3)
+    if child is None:
+        pytest.skip("no fork")
+    first, second = parallel.share(child, 1), parallel.share(child, 2)
+    assert parallel.result(child) == 1
+    parallel.stop(first)  # given up: the child stays for the other claim
+    assert not child.reaped
+    with pytest.raises(parallel.ChildFailed):
+        parallel.later(first)
+    assert parallel.later(second) == 3  # the result before it is read (and dropped) on the way
+    assert child.reaped
+    child = parallel.start(lambda: 1, lambda: 2)
+    claim = parallel.share(child, 1)
+    parallel.stop(claim)
+    assert child.reaped
 
 
 @pytest.mark.parametrize("where", ["in-a-string", "in-a-nested-array"])
@@ -314,7 +474,7 @@ def test_split_type_error_in_either_half_goes_to_the_tolerant_path(force_split, 
 
 
 def test_split_child_failure_falls_back(force_split, monkeypatch):
-    def boom(work, then=None):
+    def boom(work, *later_jobs):
         return None  # as if fork failed
 
     monkeypatch.setattr(parallel, "start", boom)

@@ -59,13 +59,24 @@ class SegmentationColumn(Sequence):
 
     Most rules never look at polygons; not decoding them makes the typed load ~20% faster. The
     first access decodes every annotation's segmentation as ``msgspec.Raw`` (one pass over the
-    file, ~0.3 s for train2017); an absent one is an empty Raw.
+    file, ~0.3 s for train2017); an absent one is an empty Raw. When the loader's children have
+    summarised the segmentations already (the split decode of large files), the geometry rules
+    take that summary (:meth:`take_summaries`) and the column is never read.
     """
 
-    def __init__(self, n: int, decode: Callable[[], list]):
+    def __init__(self, n: int, decode: Callable[[], list], summaries: Callable[[], list | None] | None = None):
         self._n = n
         self._decode = decode
         self._items: list | None = None
+        self._summaries = summaries
+
+    def take_summaries(self) -> list | None:
+        """What the loader's children worked out from these segmentations while the file was
+        decoded (``labellint.geometry.summarise`` of consecutive ranges of rows, as
+        [(first row, summary), ...]), taken once; None when there is none (then the caller
+        summarises the column itself)."""
+        summaries, self._summaries = self._summaries, None
+        return summaries() if summaries is not None else None
 
     def _all(self) -> list:
         if self._items is None:

@@ -12,9 +12,10 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 #: A forked child that allocates objects reuses free slots of the parent's heap, and each first
@@ -40,31 +41,62 @@ def available() -> bool:
         return False
 
 
-@dataclass
+@dataclass(eq=False)
 class Child:
     pid: int
-    fds: list  # read ends: the result of work(), then (when asked for) the result of then()
+    fds: list  # read ends: the result of work(), then those of the later jobs, in order
     reaped: bool = False
+    received: dict = field(default_factory=dict)  # pipe index -> (ok, value), read but not yet asked for
+    shares: list = field(default_factory=list)  # see share()
+
+
+@dataclass(eq=False)
+class Share:
+    """One consumer's claim on one later result of a child (see :func:`share`)."""
+
+    child: Child
+    which: int
+    settled: bool = False  # taken, or given up
+
+
+def share(child: Child | None, which: int) -> Share | None:
+    """A claim on later result ``which`` of ``child``, for consumers that do not know of each
+    other: each takes its result with :func:`later` and gives it up with :func:`stop`, and the
+    child is killed only once every claim on it is settled (or when it is stopped itself)."""
+    if child is None:
+        return None
+    claim = Share(child, which)
+    child.shares.append(claim)
+    return claim
+
+
+def _settle(claim: Share) -> None:
+    claim.settled = True
+    if all(c.settled for c in claim.child.shares):
+        stop(claim.child)
 
 
 class ChildFailed(Exception):
     """The child raised, was killed or could not be started; the caller does the work itself."""
 
 
-def start(work, then=None) -> Child | None:
+def start(work, *later_jobs) -> Child | None:
     """Run ``work()`` in a forked child; None when no process could be started.
 
     The child never returns into the caller: it pickles ``work()``'s value (or the exception
-    it raised) to a pipe, then, if given, runs ``then()`` and pickles its value to a second pipe,
-    and leaves with ``os._exit``, skipping all cleanup (so the objects it built cost nothing to
-    free). ``then`` is work for later that the caller may never want: the child blocks on its
-    pipe until the caller reads it (:func:`later`) or kills the child (:func:`stop`).
+    it raised) to a pipe, then runs each of ``later_jobs`` in turn and pickles its value to a
+    pipe of its own, and leaves with ``os._exit``, skipping all cleanup (so the objects it
+    built cost nothing to free). Later jobs are work for later that the caller may never want
+    (the child lowers its priority for them, so that they use a core this process leaves
+    idle). Their results are written by threads, so that the next job starts at once; the child
+    leaves when the caller has read them all (:func:`later`) or kills it (:func:`stop`).
 
     The child runs only msgspec, numpy and pickle and takes no lock that another thread (a
     progress bar's) could hold, so forking a process that has threads is safe here; Python >=
     3.12 warns about that in general, hence the filter.
     """
-    pipes = [os.pipe() for _ in range(2 if then is not None else 1)]
+    jobs = (work, *later_jobs)
+    pipes = [os.pipe() for _ in jobs]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -80,10 +112,20 @@ def start(work, then=None) -> Child | None:
             signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: just die, the parent reports
             for r, _ in pipes:
                 os.close(r)
-            for (_, w), job in zip(pipes, (work, then)):
-                ok = _send(w, job)
-                if not ok:
+            writers = []
+            for i, ((_, w), job) in enumerate(zip(pipes, jobs)):
+                if i == 1:
+                    _lower_priority()
+                result = _run(job)
+                if i == 0:
+                    _send(w, result)
+                else:  # the caller may want a later result only after the next one: go on meanwhile
+                    writers.append(threading.Thread(target=_send, args=(w, result), daemon=True))
+                    writers[-1].start()
+                if not result[0]:
                     break
+            for writer in writers:
+                writer.join()
             code = 0
         finally:
             os._exit(code)
@@ -92,15 +134,34 @@ def start(work, then=None) -> Child | None:
     return Child(pid, [r for r, _ in pipes])
 
 
-def _send(fd: int, job) -> bool:
+#: Niceness the children add for their later jobs: speculative work must not slow the parent.
+LATER_NICENESS = 10
+
+
+def _lower_priority() -> None:  # pragma: no cover - runs in the child
     try:
-        result = (True, job())
+        os.nice(LATER_NICENESS)
+    except OSError:
+        pass
+
+
+def _run(job) -> tuple:
+    try:
+        return True, job()
     except Exception as exc:  # the parent decides what a failure means
-        result = (False, exc if _picklable(exc) else RuntimeError(repr(exc)))
-    payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-    with open(fd, "wb", closefd=True) as pipe:
-        pipe.write(payload)
-    return result[0]
+        return False, exc if _picklable(exc) else RuntimeError(repr(exc))
+
+
+def _send(fd: int, result: tuple) -> None:
+    """Write ``result`` to the pipe; blocks until the parent has read it (or is gone)."""
+    try:
+        with open(fd, "wb", closefd=True) as pipe:
+            # pickled straight into the pipe: the large arrays are written from where they are,
+            # with no copy of the whole payload in memory (a result that fails to pickle half-way
+            # reaches the parent as a broken pickle: ChildFailed, as for a child that died)
+            pickle.dump(result, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # the parent stopped reading (it closed the pipe): nobody wants it
+        pass
 
 
 def _picklable(exc: BaseException) -> bool:
@@ -128,18 +189,31 @@ _BUILTIN_OK = {"list", "dict", "tuple", "set", "frozenset", "bytes", "bytearray"
                "bool", "slice", "complex"}
 
 
-def _receive(child: Child | None, which: int, last: bool):
-    if child is None or child.reaped or len(child.fds) <= which or child.fds[which] is None:
+def _read(child: Child, which: int):
+    """(ok, value) from pipe ``which``; the pipes before it are read first (the child writes
+    them in order and blocks on each until it is read) and their results kept for later."""
+    if which in child.received:
+        return child.received.pop(which)
+    if child.reaped or len(child.fds) <= which or child.fds[which] is None:
         raise ChildFailed("no child process")
+    for earlier in range(which):
+        if child.fds[earlier] is not None:
+            child.received[earlier] = _read(child, earlier)
     fd, child.fds[which] = child.fds[which], None
     try:
         with open(fd, "rb", closefd=True) as pipe:
-            ok, value = _OwnResultsOnly(pipe).load()
+            return _OwnResultsOnly(pipe).load()
     except Exception as exc:  # killed, out of memory: nothing (or half a result) came back
         stop(child)
         raise ChildFailed(str(exc)) from None
-    if last or not ok:
-        stop(child)
+
+
+def _receive(child: Child | None, which: int):
+    if child is None:
+        raise ChildFailed("no child process")
+    ok, value = _read(child, which)
+    if not ok or all(fd is None for fd in child.fds):
+        stop(child)  # failed (nothing more will come) or all read: reap it
     if ok:
         return value
     raise value
@@ -147,17 +221,32 @@ def _receive(child: Child | None, which: int, last: bool):
 
 def result(child: Child | None):
     """The value of the child's ``work()``; re-raises its exception; ChildFailed when it died
-    or never ran. Reaps the child unless it has ``then`` work still to hand over."""
-    return _receive(child, 0, last=len(child.fds) == 1 if child else True)
+    or never ran. Reaps the child unless it has later jobs still to hand over."""
+    return _receive(child, 0)
 
 
-def later(child: Child | None):
-    """The value of the child's ``then()`` (waits for it); reaps the child."""
-    return _receive(child, 1, last=True)
+def later(child: Child | Share | None, which: int | None = None):
+    """The value of the child's later job number ``which`` (1 for the first; default: the last;
+    a Share's own), waiting for it; reaps the child once every result has been read."""
+    if isinstance(child, Share):
+        if child.settled:
+            raise ChildFailed("given up")
+        try:
+            return _receive(child.child, child.which)
+        finally:
+            _settle(child)
+    if which is None:
+        which = len(child.fds) - 1 if child is not None else 1
+    return _receive(child, which)
 
 
-def stop(child: Child | None) -> None:
-    """Kill a child whose results are no longer wanted (only ours, by pid) and reap it."""
+def stop(child: Child | Share | None) -> None:
+    """Kill a child whose results are no longer wanted (only ours, by pid) and reap it; for a
+    Share, give up that claim (the child goes with the last one)."""
+    if isinstance(child, Share):
+        if not child.settled:
+            _settle(child)
+        return
     if child is None or child.reaped:
         return
     for fd in child.fds:

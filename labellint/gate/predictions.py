@@ -34,7 +34,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from labellint.coco import parallel
+from labellint import buffers
 from labellint.errors import InputError
 
 #: Files at least this large are decoded in two processes (when a second core is there): below
@@ -457,7 +457,7 @@ def _decode_part(data, start: int, end: int, prefix: bytes, suffix: bytes, keep:
     return _box_columns(dets)
 
 
-_spliced = parallel.spliced  # one in-place splice for the loader and this decoder
+_spliced = buffers.spliced  # one in-place splice for the loader and this decoder
 
 
 # -- a forked child for the first part (Linux, a second core) -----------------------------------

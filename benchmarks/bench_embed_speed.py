@@ -133,6 +133,35 @@ def bench_knn(n: int, kind: str, d: int = 512, k: int = 10, ef_max: int = 2048) 
             "peak_rss_gib": rss_gib(), "rss_growth_gib": rss_gib() - base}
 
 
+def bench_knn_gpu(n: int, kind: str, d: int = 512, k: int = 10) -> dict | None:
+    """The exact all-pairs search labellint runs when torch sees a GPU (knn.neighbours with device
+    auto): time for every vector's k neighbours, and recall@10 against numpy's exact search on 200
+    sampled queries (1 unless float32 rounding reorders near-equal neighbours)."""
+    from labellint.embed import knn
+
+    device = knn.gpu_device("auto")
+    if device is None:
+        return None
+    import torch
+
+    rng = np.random.default_rng(0)
+    x = knn.normalise(rng.standard_normal((n, d), dtype=np.float32) if kind != "clustered" else
+                      rng.standard_normal((max(100, n // 500), d), dtype=np.float32)[rng.integers(0, max(100, n // 500), n)]
+                      + 0.7 * rng.standard_normal((n, d), dtype=np.float32))
+    t0 = time.perf_counter()
+    idx, _ = knn._exact_rows_torch(x, np.arange(n), k, None, device)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    took = time.perf_counter() - t0
+    q = rng.choice(n, size=200, replace=False)
+    truth, _ = knn._exact_rows(x, q, k, None)
+    recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(idx[q].tolist(), truth.tolist())]))
+    on_gpu = device == "cuda"
+    return {"n": n, "d": d, "data": kind, "device": torch.cuda.get_device_name(0) if on_gpu else device,
+            "all_knn_s": took, "recall_at_10": recall,
+            "peak_gpu_gib": torch.cuda.max_memory_allocated() / 2**30 if on_gpu else 0.0, "peak_rss_gib": rss_gib()}
+
+
 def bench_warm(shared: Path) -> dict:
     root = shared / "data" / "chess_pieces"
     model = shared / "models" / "mobilenetv2-12-int8-embed.onnx"
@@ -181,6 +210,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--knn-n", type=int, default=1_000_000)
     ap.add_argument("--knn-data", default="random,clustered")
+    ap.add_argument("--knn-device", default="cpu", help="cpu (hnswlib), or cpu,cuda to also time the exact GPU search "
+                    "(also: --part knn-gpu)")
     args = ap.parse_args(argv)
     parts = set(args.part.split(","))
     print(f"machine: {machine()}", flush=True)
@@ -198,6 +229,16 @@ def main(argv=None) -> int:
             print(f"knn {kind} n={r['n']} d={r['d']} M={r['M']} efC={r['ef_construction']}: build {r['build_s']:.1f} s, "
                   f"ef {r['ef']} (tuning {r['ef_tuning_s']:.1f} s), recall@10 {r['recall_at_10']:.3f}, "
                   f"query all (from a 20k sample) {r['query_all_s_estimated']:.1f} s, peak RSS {r['peak_rss_gib']:.2f} GiB", flush=True)
+    if "knn-gpu" in parts or ("knn" in parts and "cuda" in args.knn_device):
+        out["knn_gpu"] = []
+        for kind in args.knn_data.split(","):
+            r = bench_knn_gpu(args.knn_n, kind)
+            if r is None:
+                print("knn-gpu: no CUDA device visible to torch: skipped", flush=True)
+                break
+            out["knn_gpu"].append(r)
+            print(f"knn-gpu {kind} n={r['n']} d={r['d']} on {r['device']}: exact all-pairs {r['all_knn_s']:.1f} s, "
+                  f"recall@10 {r['recall_at_10']:.3f}, peak GPU memory {r['peak_gpu_gib']:.1f} GiB", flush=True)
     if "warm" in parts:
         r = out["warm"] = bench_warm(args.shared)
         print(f"warm: cold {r['cold_s']:.1f} s, after changing {r['boxes_changed']} of {r['boxes']} boxes "

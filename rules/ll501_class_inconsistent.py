@@ -91,7 +91,7 @@ def check(ds, options):
     if len(rows) < 3 or (support >= min_support).sum() < 2:
         return
     groups = ds.ann_image_row[rows] if options["exclude_same_image"] else None
-    nb = knn.neighbours(vectors, k, groups)
+    nb = knn.neighbours(vectors, k, groups, device=str(options.get("_device", "auto")))
     verdict = consistency.judge(nb.index, nb.similarity, classes, n_classes, min_support=min_support)
     for i in np.flatnonzero(verdict.flagged).tolist():
         given, sugg = int(verdict.given[i]), int(verdict.suggested[i])

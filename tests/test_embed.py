@@ -321,3 +321,20 @@ def test_normaliser_table_equals_the_float_formula(order, layout):
         expected = expected.transpose(0, 3, 1, 2)
     got = norm(crops)
     assert got.dtype == np.float32 and got.flags["C_CONTIGUOUS"] and np.array_equal(got, expected)
+
+
+def test_torch_exact_search_equals_numpy():
+    """The GPU path's code, run by torch on the CPU here: the same neighbours as numpy's exact
+    search, with and without same-image groups."""
+    pytest.importorskip("torch")
+    from labellint.embed import knn
+
+    rng = np.random.default_rng(3)
+    x = knn.normalise(rng.normal(size=(300, 24)).astype(np.float32))
+    groups = rng.integers(0, 40, size=300)
+    for g in (None, groups):
+        ref_idx, ref_sim = knn._exact_rows(x, np.arange(300), 7, g)
+        idx, sim = knn._exact_rows_torch(x, np.arange(300), 7, g, "cpu", block=64)
+        assert np.array_equal(idx, ref_idx)
+        assert np.allclose(sim, ref_sim, atol=1e-6, equal_nan=True)
+    assert knn.gpu_device("cpu") is None

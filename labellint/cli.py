@@ -201,13 +201,13 @@ def apply_cmd(decisions_file, dataset, output, force, dry_run, baseline):
         click.echo(f"labellint: error: {relpath}: {len(plan.conflicts)} decision(s){more} do not match the file "
                    "as it is now; nothing was written. Re-run the report and review again, or pass --force.", err=True)
         sys.exit(2)
+    target = output or dataset
+    if not dry_run and (plan.edits or output is not None):  # written first: a failed write prints no changes
+        atomic_write(target, decisions_mod.apply(ds, plan))
     for line in plan.changes:
         out.print(Text(clean(line)))
     for line in plan.already:
         out.print(Text(clean(line) + " (skipped)", style="dim"))
-    target = output or dataset
-    if not dry_run and (plan.edits or output is not None):
-        atomic_write(target, decisions_mod.apply(ds, plan))
     if baseline is not None and plan.kept and not dry_run:
         from labellint import baseline as baseline_mod
 

@@ -8,6 +8,8 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
+from labellint.errors import LabellintError
+
 
 def atomic_write(path: str | Path, data: bytes | str) -> None:
     """Write to a temporary file beside ``path``, fsync, then rename over it: never half a file.
@@ -22,7 +24,10 @@ def atomic_write(path: str | Path, data: bytes | str) -> None:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except OSError:
         mode = 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:  # a read-only or missing folder: one line, nothing half-written
+        raise LabellintError(f"cannot write here: {exc.strerror or exc}", str(path)) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -31,11 +36,13 @@ def atomic_write(path: str | Path, data: bytes | str) -> None:
         os.chmod(tmp, mode)
         os.replace(tmp, path)
         _fsync_dir(folder)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):  # disk full, permissions: the original is intact
+            raise LabellintError(f"cannot write: {exc.strerror or exc} (the file is unchanged)", str(path)) from None
         raise
 
 

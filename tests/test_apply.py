@@ -140,3 +140,12 @@ def test_decisions_naming_several_files_apply_only_to_the_given_one(tmp_path, da
     proc = run_cli("apply", dec, data, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert [a["id"] for a in json.loads(data.read_bytes())["annotations"]] == [1, 2, 3, 5]
+
+
+def test_an_unwritable_output_is_one_line_and_changes_nothing(tmp_path, data):
+    original = data.read_bytes()
+    dec = write(tmp_path, decisions_for(data, (4, "delete", {})))
+    proc = run_cli("apply", dec, data, "-o", tmp_path / "missing" / "out.json", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().endswith("cannot write here: No such file or directory")
+    assert len(proc.stderr.strip().splitlines()) == 1 and data.read_bytes() == original

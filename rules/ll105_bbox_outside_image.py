@@ -51,18 +51,24 @@ def check(ds, options):
     known = row >= 0
     if not known.any():
         return
-    ann = np.flatnonzero(known)
-    img = row[ann]
-    w, h = ds.images.width[img], ds.images.height[img]
-    x, y, bw, bh = ds.annotations.bbox[ann].T
+    if known.all():  # the usual case: no gather at all
+        ann, img, bbox = np.arange(len(row)), row, ds.annotations.bbox
+    else:
+        ann = np.flatnonzero(known)
+        img = row[ann]
+        bbox = np.take(ds.annotations.bbox, ann, axis=0)
+    w, h = np.take(ds.images.width, img), np.take(ds.images.height, img)
+    x, y, bw, bh = (bbox[:, c] for c in range(4))
     with np.errstate(invalid="ignore"):
-        over = np.stack([-x, -y, x + bw - w, y + bh - h], axis=1)  # left, top, right, bottom
-        over = np.where(np.isfinite(over), over, 0.0)
-        worst = over.max(axis=1)
+        sides_over = [-x, -y, x + bw - w, y + bh - h]  # left, top, right, bottom; column by column
+        for col in sides_over:
+            col[~np.isfinite(col)] = 0.0
+        worst = np.maximum(np.maximum(sides_over[0], sides_over[1]), np.maximum(sides_over[2], sides_over[3]))
         flagged = np.flatnonzero((worst > tol) & (w > 0) & (h > 0))
+    over = np.stack([col[flagged] for col in sides_over], axis=1)  # only the flagged rows
     sides = ("left", "top", "right", "bottom")
-    for i in flagged.tolist():
-        parts = [f"{sides[s]} by {over[i, s]:.4g}px" for s in range(4) if over[i, s] > tol]
+    for j, i in enumerate(flagged.tolist()):
+        parts = [f"{sides[s]} by {over[j, s]:.4g}px" for s in range(4) if over[j, s] > tol]
         extent = max(float(w[i]), float(h[i]))
         row = int(ann[i])
         yield Problem(

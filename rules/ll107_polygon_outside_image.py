@@ -54,15 +54,18 @@ def check(ds, options):
     _, extent = geometry.segmentation_shapes(ds)
     image = ds.ann_image_row
     ann = np.flatnonzero((seg.kind == geometry.POLYGONS) & (image >= 0) & np.isfinite(extent).all(axis=1))
-    w, h = ds.images.width[image[ann]], ds.images.height[image[ann]]
-    x, y, ew, eh = extent[ann].T
+    img = np.take(image, ann)
+    w, h = np.take(ds.images.width, img), np.take(ds.images.height, img)
+    ext = np.take(extent, ann, axis=0)
+    x, y, ew, eh = (ext[:, c] for c in range(4))
     with np.errstate(invalid="ignore"):
-        over = np.stack([-x, -y, x + ew - w, y + eh - h], axis=1)  # left, top, right, bottom
-        worst = over.max(axis=1)
+        sides_over = [-x, -y, x + ew - w, y + eh - h]  # left, top, right, bottom; column by column
+        worst = np.maximum(np.maximum(sides_over[0], sides_over[1]), np.maximum(sides_over[2], sides_over[3]))
         flagged = np.flatnonzero((worst > tol) & (w > 0) & (h > 0))
+    over = np.stack([col[flagged] for col in sides_over], axis=1)  # only the flagged rows
     sides = ("left", "top", "right", "bottom")
-    for i in flagged.tolist():
-        parts = [f"{sides[s]} by {over[i, s]:.4g}px" for s in range(4) if over[i, s] > tol]
+    for j, i in enumerate(flagged.tolist()):
+        parts = [f"{sides[s]} by {over[j, s]:.4g}px" for s in range(4) if over[j, s] > tol]
         yield Problem(f"polygon points lie outside the {w[i]:g}x{h[i]:g} image: {', '.join(parts)}",
                       annotation=int(ann[i]), pointer=f"/annotations/{int(ann[i])}/segmentation",
                       score=min(1.0, 0.5 + float(worst[i]) / (2 * max(float(w[i]), float(h[i])))),

@@ -101,17 +101,24 @@ def rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def bench_knn(n: int, kind: str, d: int = 512, k: int = 10, ef_max: int = 2048) -> dict:
+def vectors(n: int, kind: str, d: int, rng) -> np.ndarray:
+    """Unit vectors: iid Gaussian ("random"), or n/500 centres plus noise ("clustered")."""
     from labellint.embed import knn
 
-    rng = np.random.default_rng(0)
     if kind == "clustered":
         centres = rng.standard_normal((max(100, n // 500), d), dtype=np.float32)
         x = centres[rng.integers(0, len(centres), n)]
         x += 0.7 * rng.standard_normal((n, d), dtype=np.float32)
     else:
         x = rng.standard_normal((n, d), dtype=np.float32)
-    x = knn.normalise(x)
+    return knn.normalise(x)
+
+
+def bench_knn(n: int, kind: str, d: int = 512, k: int = 10, ef_max: int = 2048) -> dict:
+    from labellint.embed import knn
+
+    rng = np.random.default_rng(0)
+    x = vectors(n, kind, d, rng)
     base = rss_gib()
     t0 = time.perf_counter()
     index = knn.build_hnsw(x)
@@ -145,9 +152,7 @@ def bench_knn_gpu(n: int, kind: str, d: int = 512, k: int = 10) -> dict | None:
     import torch
 
     rng = np.random.default_rng(0)
-    x = knn.normalise(rng.standard_normal((n, d), dtype=np.float32) if kind != "clustered" else
-                      rng.standard_normal((max(100, n // 500), d), dtype=np.float32)[rng.integers(0, max(100, n // 500), n)]
-                      + 0.7 * rng.standard_normal((n, d), dtype=np.float32))
+    x = vectors(n, kind, d, rng)
     t0 = time.perf_counter()
     idx, _ = knn._exact_rows_torch(x, np.arange(n), k, None, device)
     if device == "cuda":

@@ -139,7 +139,7 @@ def _renice():
 
 #: Measured processes get a bytecode cache (filled by the unmeasured warm-up run), as an installed
 #: package has its .pyc files: with PYTHONDONTWRITEBYTECODE set (this machine sets it) every run
-#: would compile labellint's modules again (~0.07 s of a `check`).
+#: would compile labellint's modules again.
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 ENV["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), "labellint-bench-pycache")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import stat
 import tempfile
@@ -44,6 +45,20 @@ def atomic_write(path: str | Path, data: bytes | str) -> None:
         if isinstance(exc, OSError):  # disk full, permissions: the original is intact
             raise LabellintError(f"cannot write: {exc.strerror or exc} (the file is unchanged)", str(path)) from None
         raise
+
+
+def read_or_map(path: Path, map_from: int):
+    """The file's bytes, or a copy-on-write memory map of it when it has at least ``map_from``
+    bytes: no copy, each process reads in only the pages it touches, and in-place splices (see
+    labellint.buffers) never reach the file. OSError subclasses pass through to the caller, who
+    words them."""
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size >= map_from:
+            try:
+                return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+            except (OSError, ValueError):
+                pass  # not mappable (a pipe, a special file): read it
+        return f.read()
 
 
 def _umask() -> int:

@@ -92,8 +92,9 @@ def _clip(ds, row: int, width: float, height: float) -> Fix | None:
     if x1 <= x0 or y1 <= y0:
         return None
     edits = [set_field("annotations", row, "bbox", [x0, y0, x1 - x0, y1 - y0])]
-    area = float(ds.annotations.area[row])
-    if np.isfinite(area) and abs(area - bw * bh) <= 1e-6 * max(1.0, bw * bh):
+    from labellint.fix.values import area_is_box
+
+    if area_is_box(float(ds.annotations.area[row]), bw, bh):
         edits.append(set_field("annotations", row, "area", (x1 - x0) * (y1 - y0)))
     kept = (x1 - x0) * (y1 - y0) / (bw * bh) if bw * bh > 0 else 0.0
     return Fix("clip the box to the image", tuple(edits), "safe" if kept >= KEEP_SAFE else "unsafe")

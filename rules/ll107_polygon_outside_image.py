@@ -79,11 +79,7 @@ def _clip(ds, row: int, width: float, height: float) -> Fix | None:
     from labellint.fix import values
 
     entry = values.entry(ds, "annotations", row)
-    polygons = entry.get("segmentation") if entry else None
-    if not isinstance(polygons, list):
-        return None
-    polygons = [p for p in polygons if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0
-                and all(isinstance(v, (int, float)) and np.isfinite(v) for v in p)]
+    polygons = values.valid_polygons(entry.get("segmentation") if entry else None)
     clipped = [c for c in (values.clip_polygon(p, width, height) for p in polygons) if c]
     if not clipped:
         return None

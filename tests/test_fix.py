@@ -11,7 +11,6 @@ import textwrap
 
 import pytest
 
-from labellint import registry
 from labellint.coco import load_bytes
 from labellint.config import FileSettings
 from labellint.fix import jsonedit, runner
@@ -210,13 +209,8 @@ def test_a_fixable_rules_fix_cures_its_bad_example(rule):
 @pytest.mark.parametrize("rule", [r for r in STRUCTURAL if r.fix == "none"], ids=lambda r: r.code)
 def test_a_rule_without_fix_offers_none(rule):
     for snippet in rule.examples()["bad"]:
-        _, found = _lint(rule, snippet.replace("Infinity", "1e999").encode() if rule.code != "LL002" else snippet.encode())
+        _, found = _lint(rule, snippet.encode())
         assert not [f for f in found if f.fix is not None]
-
-
-def test_every_rule_declares_a_fix_safety():
-    for rule in registry.all_rules():
-        assert rule.fix in ("none", "safe", "unsafe")
 
 
 @pytest.mark.parametrize("before, after, expected", [

@@ -56,6 +56,7 @@ from labellint.coco.dataset import (
 )
 from labellint.coco.positions import offset_to_line_column
 from labellint.errors import InputError
+from labellint.fsutil import read_or_map
 
 SECTIONS = ("images", "annotations", "categories")
 _NAN = float("nan")
@@ -996,18 +997,9 @@ def load_bytes(data, path: str) -> Dataset:
 
 
 def _read(path: Path, shown: str):
-    """The file's bytes: memory-mapped when large (no copy), else read."""
+    """The file's bytes: memory-mapped when large (no copy; the split decode splices in place), else read."""
     try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size >= MMAP_MIN_BYTES:
-                try:
-                    # copy-on-write: the split decode may overwrite a few bytes in place
-                    # (parallel.spliced); that never reaches the file
-                    return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
-                except (OSError, ValueError):
-                    pass  # not mappable (a pipe, a special file): read it
-            return f.read()
+        return read_or_map(path, MMAP_MIN_BYTES)
     except IsADirectoryError:
         raise InputError("is a directory, not a file", shown) from None
     except FileNotFoundError:

@@ -46,8 +46,8 @@ class Normaliser:
 
     A uint8 has 256 values, so each channel's ``v * mul + add`` is a 256-entry table, computed
     with the same float32 arithmetic (identical results): the batch is transposed while still
-    one byte a value, then looked up, one pass each instead of three float passes (about half
-    the time; this runs in the decode threads, beside inference, on every crop)."""
+    one byte a value, then looked up: one pass each instead of three float passes (this runs in
+    the decode threads, beside inference, on every crop)."""
 
     def __init__(self, pre):
         self.pre = pre

@@ -138,20 +138,11 @@ def _decided(entry: dict, group: list[Decision]) -> dict | None:
             out["category_id"] = d.category_id
         elif d.action == "set_bbox":
             old = out.get("bbox")
-            if _box_area(old) is not None and _same(out.get("area"), _box_area(old)):
+            if (isinstance(old, list) and len(old) == 4 and all(isinstance(v, (int, float)) for v in old)
+                    and values.area_is_box(out.get("area"), old[2], old[3])):
                 out["area"] = d.bbox[2] * d.bbox[3]
             out["bbox"] = d.bbox
     return out
-
-
-def _box_area(box):
-    if isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box):
-        return float(box[2]) * float(box[3])
-    return None
-
-
-def _same(a, b) -> bool:
-    return isinstance(a, (int, float)) and b is not None and abs(float(a) - b) <= 1e-6 * max(1.0, abs(b))
 
 
 def plan(ds, decisions: list[Decision], force: bool = False) -> Plan:

@@ -119,7 +119,7 @@ def _is_int_token(token: bytes) -> bool:
 
 def number(value, like_int: bool) -> int | float:
     """``value`` as the file would write it: whole numbers as integers where the file did."""
-    if isinstance(value, bool) or isinstance(value, int):
+    if isinstance(value, int):  # bool included
         return value
     v = float(value)
     if not math.isfinite(v):
@@ -214,7 +214,7 @@ def apply_edits(ds, edits: list[Edit]) -> bytes:
     """The file's bytes with ``edits`` applied (edits of one entry combine; a deleted entry's
     other edits are dropped)."""
     buf = ds.data
-    ascii_only = bool(ds.layout.get("ascii")) if hasattr(ds, "layout") else False
+    ascii_only = bool(ds.layout.get("ascii"))
     offsets = ds.offsets()
     deletes: dict[str, set[int]] = defaultdict(set)
     sets: dict[tuple[str, int], dict[str, object]] = defaultdict(dict)

@@ -59,7 +59,7 @@ def fix_dataset(ds, settings, context: dict, unsafe: bool, exclude: set[str] = f
             except Exception:  # a fix that cannot be computed is simply not offered
                 done.add(f.fingerprint)
                 continue
-            entities = {(e.section, e.index) for e in change}
+            entities = f.fix.entities()
             if not change or entities & touched:
                 if not change:
                     done.add(f.fingerprint)

@@ -11,6 +11,22 @@ import math
 import numpy as np
 
 
+def valid_polygons(segmentation) -> list[list[float]]:
+    """The polygons of a segmentation that can be drawn: lists of at least three finite points."""
+    if not isinstance(segmentation, list):
+        return []
+    return [p for p in segmentation if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0
+            and all(isinstance(v, (int, float)) and math.isfinite(v) for v in p)]
+
+
+def area_is_box(area, width: float, height: float) -> bool:
+    """Whether ``area`` is the box's ``width * height`` (then a fix that changes the box changes
+    the area with it)."""
+    box = float(width) * float(height)
+    return (isinstance(area, (int, float)) and not isinstance(area, bool) and math.isfinite(area)
+            and abs(float(area) - box) <= 1e-6 * max(1.0, abs(box)))
+
+
 def coco_area(segmentation, height: float, width: float) -> float | None:
     """pycocotools' area of a polygon list or RLE at the image's size (None: cannot tell)."""
     from pycocotools import mask as mask_utils
@@ -20,8 +36,7 @@ def coco_area(segmentation, height: float, width: float) -> float | None:
         return None
     try:
         if isinstance(segmentation, list):
-            polys = [p for p in segmentation if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0
-                     and all(isinstance(v, (int, float)) and math.isfinite(v) for v in p)]
+            polys = valid_polygons(segmentation)
             if not polys:
                 return None
             rles = mask_utils.frPyObjects(polys, h, w)

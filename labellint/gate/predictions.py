@@ -18,7 +18,6 @@ entry, a cut it cannot prove, no second core) goes the general way, which says w
 from __future__ import annotations
 
 import gc
-import mmap
 import os
 import re
 import signal
@@ -36,6 +35,7 @@ import numpy as np
 
 from labellint import buffers
 from labellint.errors import InputError
+from labellint.fsutil import read_or_map
 
 #: Files at least this large are decoded in two processes (when a second core is there): below
 #: it the fork and the transfer of the child's columns cost about what they save.
@@ -282,13 +282,7 @@ def _read(p: Path, shown: str):
     """The file's bytes; a large file is mapped copy-on-write (the split decode cuts it in place,
     nothing reaches the file; each process reads in only the pages of its part)."""
     try:
-        with open(p, "rb") as f:
-            if os.fstat(f.fileno()).st_size >= SPLIT_MIN_BYTES:
-                try:
-                    return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
-                except (OSError, ValueError):
-                    pass  # not mappable (a pipe, a special file): read it
-            return f.read()
+        return read_or_map(p, SPLIT_MIN_BYTES)
     except FileNotFoundError:
         raise InputError("predictions file not found", shown) from None
     except IsADirectoryError:

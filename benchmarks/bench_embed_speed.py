@@ -10,10 +10,17 @@
    Random iid 512-d vectors are the worst case for any graph index (every distance is nearly the
    same); clustered vectors are what embeddings look like. Query time for all N is measured on
    20,000 of them and scaled.
+   knn-exact: the exact search labellint runs on the CPU when torch is installed (int8
+   candidates, float32 re-rank; knn._exact_rows_int8), on the same vectors: time for every
+   vector's 10 neighbours measured on ``--knn-queries`` of them and scaled (exact search costs the
+   same for every query), recall@10 against numpy's float32 search on 200 of them. With
+   ``--knn-hnsw``, the HNSW path on the same vectors too (build, ef tuning, query), for the
+   crossover that sets knn.EXACT_BELOW_INT8.
 3. warm: `labellint check` on the three chess files (LL4 + LL5) with an empty cache, then again
    after shifting 1% of the boxes by 2 px: warm time / cold time.
 
-Usage: python benchmarks/bench_embed_speed.py [--part e2e,knn,warm] [--knn-n 1000000] [--knn-data random]
+Usage: python benchmarks/bench_embed_speed.py [--part e2e,knn,knn-exact,warm] [--knn-n 1000000]
+       [--knn-data random] [--knn-d 512] [--knn-queries 20000] [--knn-hnsw]
 """
 
 from __future__ import annotations
@@ -114,11 +121,11 @@ def vectors(n: int, kind: str, d: int, rng) -> np.ndarray:
     return knn.normalise(x)
 
 
-def bench_knn(n: int, kind: str, d: int = 512, k: int = 10, ef_max: int = 2048) -> dict:
+def bench_knn(n: int, kind: str, d: int = 512, k: int = 10, ef_max: int = 2048, x=None) -> dict:
     from labellint.embed import knn
 
     rng = np.random.default_rng(0)
-    x = vectors(n, kind, d, rng)
+    x = vectors(n, kind, d, rng) if x is None else x
     base = rss_gib()
     t0 = time.perf_counter()
     index = knn.build_hnsw(x)
@@ -138,6 +145,31 @@ def bench_knn(n: int, kind: str, d: int = 512, k: int = 10, ef_max: int = 2048) 
     return {"n": n, "d": d, "data": kind, "M": knn.HNSW_M, "ef_construction": knn.HNSW_EF_CONSTRUCTION, "ef": ef,
             "recall_at_10": recall, "build_s": build, "ef_tuning_s": tune, "query_all_s_estimated": query,
             "peak_rss_gib": rss_gib(), "rss_growth_gib": rss_gib() - base}
+
+
+def bench_knn_exact(n: int, kind: str, d: int = 512, k: int = 10, queries: int = 20_000, hnsw: bool = False) -> dict:
+    from labellint.embed import knn
+
+    if not knn.int8_search():
+        raise SystemExit("knn-exact needs torch with its int8 product (pip install -e .[train])")
+    import torch
+
+    rng = np.random.default_rng(0)
+    x = vectors(n, kind, d, rng)
+    base = rss_gib()
+    rows = np.sort(rng.choice(n, size=min(n, queries), replace=False))
+    t0 = time.perf_counter()
+    idx, _ = knn._exact_rows_int8(x, rows, k, None)
+    took = time.perf_counter() - t0
+    pick = rng.choice(len(rows), size=min(200, len(rows)), replace=False)
+    truth, _ = knn._exact_rows(x, rows[pick], k, None)
+    recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(idx[pick].tolist(), truth.tolist())]))
+    out = {"n": n, "d": d, "data": kind, "torch_threads": torch.get_num_threads(), "queries": len(rows),
+           "queries_s": took, "all_knn_s_estimated": took * n / len(rows), "recall_at_10": recall,
+           "peak_rss_gib": rss_gib(), "rss_growth_gib": rss_gib() - base}
+    if hnsw:
+        out["hnsw"] = bench_knn(n, kind, d, k, x=x)
+    return out
 
 
 def bench_knn_gpu(n: int, kind: str, d: int = 512, k: int = 10) -> dict | None:
@@ -215,6 +247,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--knn-n", type=int, default=1_000_000)
     ap.add_argument("--knn-data", default="random,clustered")
+    ap.add_argument("--knn-d", type=int, default=512)
+    ap.add_argument("--knn-queries", type=int, default=20_000, help="knn-exact: queries timed (scaled to all N)")
+    ap.add_argument("--knn-hnsw", action="store_true", help="knn-exact: also time HNSW on the same vectors")
     ap.add_argument("--knn-device", default="cpu", help="cpu (hnswlib), or cpu,cuda to also time the exact GPU search "
                     "(also: --part knn-gpu)")
     args = ap.parse_args(argv)
@@ -229,11 +264,24 @@ def main(argv=None) -> int:
     if "knn" in parts:
         out["knn"] = []
         for kind in args.knn_data.split(","):
-            r = bench_knn(args.knn_n, kind)
+            r = bench_knn(args.knn_n, kind, args.knn_d)
             out["knn"].append(r)
             print(f"knn {kind} n={r['n']} d={r['d']} M={r['M']} efC={r['ef_construction']}: build {r['build_s']:.1f} s, "
                   f"ef {r['ef']} (tuning {r['ef_tuning_s']:.1f} s), recall@10 {r['recall_at_10']:.3f}, "
                   f"query all (from a 20k sample) {r['query_all_s_estimated']:.1f} s, peak RSS {r['peak_rss_gib']:.2f} GiB", flush=True)
+    if "knn-exact" in parts:
+        out["knn_exact"] = []
+        for kind in args.knn_data.split(","):
+            r = bench_knn_exact(args.knn_n, kind, args.knn_d, queries=args.knn_queries, hnsw=args.knn_hnsw)
+            out["knn_exact"].append(r)
+            print(f"knn-exact {kind} n={r['n']} d={r['d']} (int8 + float32 re-rank, {r['torch_threads']} torch threads): "
+                  f"{r['queries']} queries {r['queries_s']:.1f} s, all {r['n']} (scaled) {r['all_knn_s_estimated']:.0f} s, "
+                  f"recall@10 {r['recall_at_10']:.3f} vs numpy float32, peak RSS {r['peak_rss_gib']:.2f} GiB", flush=True)
+            if "hnsw" in r:
+                h = r["hnsw"]
+                print(f"  hnsw on the same vectors: build {h['build_s']:.1f} s + ef tuning {h['ef_tuning_s']:.1f} s "
+                      f"(ef {h['ef']}, recall@10 {h['recall_at_10']:.3f}) + query all {h['query_all_s_estimated']:.1f} s = "
+                      f"{h['build_s'] + h['ef_tuning_s'] + h['query_all_s_estimated']:.0f} s", flush=True)
     if "knn-gpu" in parts or ("knn" in parts and "cuda" in args.knn_device):
         out["knn_gpu"] = []
         for kind in args.knn_data.split(","):

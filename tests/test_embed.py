@@ -338,3 +338,41 @@ def test_torch_exact_search_equals_numpy():
         assert np.array_equal(idx, ref_idx)
         assert np.allclose(sim, ref_sim, atol=1e-6, equal_nan=True)
     assert knn.gpu_device("cpu") is None
+
+
+def test_int8_exact_search_equals_numpy():
+    """torch's int8 candidates re-ranked in float32: the same neighbours as numpy's float32
+    search, on clustered vectors with near-ties, on non-negative (ReLU-like) ones, with groups,
+    across several column tiles, and with k larger than the set allows."""
+    pytest.importorskip("torch")
+    from labellint.embed import knn
+
+    if not knn.int8_search():
+        pytest.skip("this torch build has no int8 matrix product")
+    rng = np.random.default_rng(5)
+    x, _ = clustered(n=1500, d=48, centres=12, seed=5)
+    relu = np.maximum(rng.normal(size=(700, 40)), 0).astype(np.float32) ** 2
+    for data in (x, relu):
+        v = knn.normalise(data)
+        n = len(v)
+        groups = rng.integers(0, n // 6, size=n)
+        for g in (None, groups):
+            ref_idx, ref_sim = knn._exact_rows(v, np.arange(n), 10, g)
+            idx, sim = knn._exact_rows_int8(v, np.arange(n), 10, g, block=256, chunk=500)
+            assert np.allclose(sim, ref_sim, atol=1e-6, equal_nan=True)  # same similarities, in order
+            same = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(idx.tolist(), ref_idx.tolist())])
+            assert same >= 0.999
+    small = knn.normalise(rng.normal(size=(6, 8)).astype(np.float32))
+    idx, sim = knn._exact_rows_int8(small, np.arange(6), 10, None)
+    assert (idx[:, :5] >= 0).all() and (idx[:, 5:] == -1).all() and np.isnan(sim[:, 5:]).all()
+
+
+def test_search_falls_back_to_exact_when_the_graph_misses_the_recall():
+    """iid vectors have no structure for HNSW: asked for a recall no ef reaches here, the search
+    is exact instead of silently worse."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2500, 96)).astype(np.float32)
+    nb = knn.neighbours(x, 10, exact_below=0, target_recall=1.01)
+    assert nb.method == "exact-after-hnsw" and nb.recall < 1.01
+    ref = knn.exact(x, 10)
+    assert np.array_equal(nb.index, ref.index)

@@ -1,10 +1,16 @@
-"""k nearest neighbours by cosine similarity: exact (numpy) for small sets, hnswlib above, and
-exact on a GPU at any size when torch sees CUDA.
+"""k nearest neighbours by cosine similarity: exact search where it is affordable, hnswlib above.
+
+Exact search runs in one of three ways, all with the same results: numpy (float32 products);
+torch on the CPU, where an int8 product (VNNI on x86) picks candidates and float32 re-ranks
+them (about 15x numpy on 2 cores, so exact search stays the choice up to far larger sets); and
+torch on a GPU when it sees CUDA, at any size (1M x 1M x 512 is 5e14 multiply-adds: tens of
+seconds on one data-centre GPU).
 
 The HNSW search breadth ``ef`` is not a guess: it is raised until the recall measured against
-exact search on a sample of queries reaches ``target_recall``. On a GPU the all-pairs product is
-cheap (1M x 1M x 512 is 5e14 multiply-adds: tens of seconds on one data-centre GPU, hours on two
-CPU cores), so there the search is exact whatever the data: recall 1, no graph to build.
+exact search on a sample of queries reaches ``target_recall``. When no ef reaches it (vectors
+without structure, such as iid Gaussian ones, where every distance is about the same and the
+graph carries no information), the search falls back to exact, slow or not, rather than return
+neighbours below the recall it promised.
 """
 
 from __future__ import annotations
@@ -14,13 +20,23 @@ from dataclasses import dataclass
 import numpy as np
 
 #: Up to this many vectors exact search is cheaper than building an HNSW graph. Measured on 2
-#: cores, 1280-d clustered vectors, all 10-NN: exact 2.0 s / 4.4 s / 19.6 s for 5k / 10k / 20k,
-#: HNSW (M 16, ef_construction 200, build + query) 7.0 s / 13.4 s / 41 s; 40k: HNSW 92 s, exact
-#: about 80 s (quadratic). See benchmarks/README_embed.md.
+#: cores, 1280-d clustered vectors, all 10-NN: exact (numpy) 2.0 s / 4.4 s / 19.6 s for 5k / 10k /
+#: 20k, HNSW (M 16, ef_construction 200, build + query) 7.0 s / 13.4 s / 41 s; 40k: HNSW 92 s,
+#: exact about 80 s (quadratic). See benchmarks/README_embed.md.
 EXACT_BELOW = 40_000
+#: The same crossover with torch's int8 candidate search (see _exact_rows_int8 and
+#: benchmarks/README_embed.md for the measurement).
+EXACT_BELOW_INT8 = 200_000
+#: Below this many vectors numpy's exact search takes less than importing torch.
+INT8_FROM = 4_000
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 200
-
+#: Candidates beyond k that the int8 product keeps for the float32 re-rank. Its rounding (127
+#: levels up to the largest component) typically moves a similarity by under 1e-3, so a true
+#: neighbour misses the first k + 16 by int8 only when 16 others lie that close to it, and then
+#: they all but tie with it. Checked against numpy's exact search in tests/test_embed.py and, on
+#: 1M iid vectors, in benchmarks/bench_embed_speed.py.
+INT8_MARGIN = 16
 
 @dataclass
 class Neighbours:
@@ -37,10 +53,21 @@ def normalise(x: np.ndarray) -> np.ndarray:
     return x / np.where(norm > 0, norm, 1.0)
 
 
+def _empty(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.full((len(rows), k), -1, np.int64), np.full((len(rows), k), np.nan, np.float32)
+
+
+def _put(idx: np.ndarray, sim: np.ndarray, start: int, part: np.ndarray, ps: np.ndarray) -> None:
+    """Store a block's neighbours (most similar first) from row ``start``; -inf ones are none."""
+    ok = np.isfinite(ps)
+    rows, kk = part.shape
+    idx[start:start + rows, :kk] = np.where(ok, part, -1)
+    sim[start:start + rows, :kk] = np.where(ok, ps, np.nan)
+
+
 def _exact_rows(x: np.ndarray, rows: np.ndarray, k: int, groups, block: int = 1024):
     n = len(x)
-    idx = np.full((len(rows), k), -1, np.int64)
-    sim = np.full((len(rows), k), np.nan, np.float32)
+    idx, sim = _empty(rows, k)
     for start in range(0, len(rows), block):
         q = rows[start:start + block]
         s = x[q] @ x.T
@@ -53,10 +80,7 @@ def _exact_rows(x: np.ndarray, rows: np.ndarray, k: int, groups, block: int = 10
         part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
         ps = np.take_along_axis(s, part, axis=1)
         order = np.argsort(-ps, axis=1, kind="stable")
-        part, ps = np.take_along_axis(part, order, 1), np.take_along_axis(ps, order, 1)
-        ok = np.isfinite(ps)
-        idx[start:start + len(q), :kk] = np.where(ok, part, -1)
-        sim[start:start + len(q), :kk] = np.where(ok, ps, np.nan)
+        _put(idx, sim, start, np.take_along_axis(part, order, 1), np.take_along_axis(ps, order, 1))
     return idx, sim
 
 
@@ -67,8 +91,7 @@ def _exact_rows_torch(x: np.ndarray, rows: np.ndarray, k: int, groups, device: s
 
     n = len(x)
     kk = min(k, n - 1)
-    idx = np.full((len(rows), k), -1, np.int64)
-    sim = np.full((len(rows), k), np.nan, np.float32)
+    idx, sim = _empty(rows, k)
     if kk <= 0:
         return idx, sim
     with torch.no_grad():
@@ -81,10 +104,7 @@ def _exact_rows_torch(x: np.ndarray, rows: np.ndarray, k: int, groups, device: s
             if gt is not None:
                 s[gt[q][:, None] == gt[None, :]] = -torch.inf
             ps, part = torch.topk(s, kk, dim=1)  # sorted, largest first
-            ps, part = ps.cpu().numpy(), part.cpu().numpy()
-            ok = np.isfinite(ps)
-            idx[start:start + len(q), :kk] = np.where(ok, part, -1)
-            sim[start:start + len(q), :kk] = np.where(ok, ps, np.nan)
+            _put(idx, sim, start, part.cpu().numpy(), ps.cpu().numpy())
     return idx, sim
 
 
@@ -102,9 +122,82 @@ def gpu_device(device: str = "auto") -> str | None:
     return "cuda" if torch.cuda.is_available() else None
 
 
+def int8_search() -> bool:
+    """Whether torch is installed and its int8 matrix product runs here (checked once)."""
+    global _INT8
+    if _INT8 is None:
+        import importlib.util
+
+        _INT8 = False
+        if importlib.util.find_spec("torch") is not None:
+            try:
+                import torch
+
+                a = torch.tensor([[1, -2, 3], [4, 5, -6]], dtype=torch.int8)
+                _INT8 = bool(torch.equal(torch._int_mm(a, a.T), a.int() @ a.int().T))
+            except Exception:  # an old torch, or a build without it: numpy does the work
+                _INT8 = False
+    return _INT8
+
+
+_INT8: bool | None = None
+_INT32_MIN = -(2**31)
+
+
+def _exact_rows_int8(x: np.ndarray, rows: np.ndarray, k: int, groups, *, margin: int = INT8_MARGIN,
+                     block: int = 1024, chunk: int = 65_536):
+    """As _exact_rows, on the CPU with torch: an int8 product of the rows against the vectors
+    picks k + ``margin`` candidates per row, and their float32 similarities decide. Memory: one
+    int32 tile of ``block`` x ``chunk`` (256 MiB) at a time."""
+    import torch
+
+    n = len(x)
+    kk = min(k, n - 1)
+    idx, sim = _empty(rows, k)
+    if kk <= 0:
+        return idx, sim
+    top = min(n, kk + margin)
+    peak = float(np.abs(x).max()) or 1.0
+    xi = torch.from_numpy(np.rint(x * (127.0 / peak)).astype(np.int8))
+    gt = None if groups is None else torch.from_numpy(np.asarray(groups, np.int64))
+    with torch.no_grad():
+        for start in range(0, len(rows), block):
+            q = rows[start:start + block]
+            qt = torch.from_numpy(np.ascontiguousarray(q, np.int64))
+            xq = xi[qt]
+            values, where = [], []
+            for c0 in range(0, n, chunk):
+                s = torch._int_mm(xq, xi[c0:c0 + chunk].T)
+                own = torch.nonzero((qt >= c0) & (qt < c0 + s.shape[1]))[:, 0]
+                s[own, qt[own] - c0] = _INT32_MIN
+                if gt is not None:
+                    s[gt[qt][:, None] == gt[None, c0:c0 + chunk]] = _INT32_MIN
+                v, i = torch.topk(s, min(top, s.shape[1]), dim=1)
+                values.append(v)
+                where.append(i + c0)
+            v, i = torch.cat(values, 1), torch.cat(where, 1)
+            if len(values) > 1:
+                v, pick = torch.topk(v, min(top, v.shape[1]), dim=1)
+                i = torch.gather(i, 1, pick)
+            cand, ok = i.numpy(), v.numpy() > _INT32_MIN
+            exact_sim = np.einsum("qd,qcd->qc", x[q], x[cand], dtype=np.float32)
+            exact_sim[~ok] = -np.inf
+            order = np.argsort(-exact_sim, axis=1, kind="stable")[:, :kk]
+            _put(idx, sim, start, np.take_along_axis(cand, order, 1), np.take_along_axis(exact_sim, order, 1))
+    return idx, sim
+
+
+def exact_rows(x: np.ndarray, rows: np.ndarray, k: int, groups=None):
+    """Exact search for ``rows`` of normalised ``x``: torch's int8 candidates when it pays, else
+    numpy."""
+    if len(x) >= INT8_FROM and int8_search():
+        return _exact_rows_int8(x, rows, k, groups)
+    return _exact_rows(x, rows, k, groups)
+
+
 def exact(x: np.ndarray, k: int, groups=None) -> Neighbours:
     x = normalise(x)
-    idx, sim = _exact_rows(x, np.arange(len(x)), k, groups)
+    idx, sim = exact_rows(x, np.arange(len(x)), k, groups)
     return Neighbours(idx, sim, "exact")
 
 
@@ -135,19 +228,29 @@ def tune_ef(index, x: np.ndarray, k: int, target_recall: float, sample: int = 25
         ef *= 2
 
 
-def neighbours(x: np.ndarray, k: int, groups=None, *, exact_below: int = EXACT_BELOW,
+def exact_limit() -> int:
+    """Up to how many vectors exact search is the cheaper choice on this machine's CPU."""
+    return EXACT_BELOW_INT8 if int8_search() else EXACT_BELOW
+
+
+def neighbours(x: np.ndarray, k: int, groups=None, *, exact_below: int | None = None,
                target_recall: float = 0.98, threads: int = -1, device: str = "auto") -> Neighbours:
     """The k most similar other rows of every row; rows sharing a ``groups`` value are skipped.
-    ``device``: ``auto`` or ``cuda`` searches exactly on a GPU when torch sees one."""
+    ``device``: ``auto`` or ``cuda`` searches exactly on a GPU when torch sees one. Above
+    ``exact_below`` (default: :func:`exact_limit`) an HNSW graph is searched with the ef that
+    reaches ``target_recall``; when none does, the search is exact after all."""
     x = normalise(x)
     n = len(x)
     groups = None if groups is None else np.asarray(groups)
-    gpu = gpu_device(device) if n > exact_below else None
+    limit = EXACT_BELOW if exact_below is None else exact_below
+    gpu = gpu_device(device) if n > limit else None  # where numpy would not do, a GPU does it all
     if gpu is not None:
         idx, sim = _exact_rows_torch(x, np.arange(n), k, groups, gpu)
         return Neighbours(idx, sim, "exact-gpu", recall=1.0)
-    if n <= exact_below:
-        idx, sim = _exact_rows(x, np.arange(n), k, groups)
+    if exact_below is None and n > limit:
+        limit = exact_limit()
+    if n <= limit:
+        idx, sim = exact_rows(x, np.arange(n), k, groups)
         return Neighbours(idx, sim, "exact")
     extra = 1
     if groups is not None:
@@ -156,6 +259,10 @@ def neighbours(x: np.ndarray, k: int, groups=None, *, exact_below: int = EXACT_B
     want = min(n, k + extra)
     index = build_hnsw(x, threads=threads)
     ef, recall = tune_ef(index, x, want, target_recall, threads=threads)
+    if recall < target_recall:  # no structure for the graph to use: keep the promise, exactly
+        del index
+        idx, sim = exact_rows(x, np.arange(n), k, groups)
+        return Neighbours(idx, sim, "exact-after-hnsw", ef, recall)
     index.set_ef(max(ef, want))
     labels, dist = index.knn_query(x, k=want, num_threads=threads)
     labels = labels.astype(np.int64)
@@ -163,8 +270,7 @@ def neighbours(x: np.ndarray, k: int, groups=None, *, exact_below: int = EXACT_B
     bad = labels == np.arange(n)[:, None]
     if groups is not None:
         bad |= groups[labels] == groups[:, None]
-    idx = np.full((n, k), -1, np.int64)
-    sim = np.full((n, k), np.nan, np.float32)
+    idx, sim = _empty(labels, k)
     order = np.argsort(bad, axis=1, kind="stable")  # good ones first, keeping similarity order
     labels, sims, bad = (np.take_along_axis(a, order, 1) for a in (labels, sims, bad))
     kk = min(k, want)
@@ -172,5 +278,5 @@ def neighbours(x: np.ndarray, k: int, groups=None, *, exact_below: int = EXACT_B
     sim[:, :kk] = np.where(bad[:, :kk], np.nan, sims[:, :kk])
     short = np.flatnonzero((idx < 0).any(axis=1) & ((~bad).sum(axis=1) < min(k, n - 1)))
     if len(short):  # too many same-group hits among the candidates: exact search for those rows
-        idx[short], sim[short] = _exact_rows(x, short, k, groups)
+        idx[short], sim[short] = exact_rows(x, short, k, groups)
     return Neighbours(idx, sim, "hnsw", ef, recall)

@@ -157,6 +157,13 @@ def bench_knn_exact(n: int, kind: str, d: int = 512, k: int = 10, queries: int =
     rng = np.random.default_rng(0)
     x = vectors(n, kind, d, rng)
     base = rss_gib()
+    probe = None
+    if n >= 4 * knn.PROBE:  # what knn.neighbours decides first for a set this large
+        sample = x[np.sort(np.random.default_rng(0).choice(n, knn.PROBE, replace=False))]
+        t0 = time.perf_counter()
+        ef, rec = knn.tune_ef(knn.build_hnsw(sample), sample, k + 1, target_recall=0.98)
+        probe = {"n": knn.PROBE, "ef": ef, "recall": rec, "s": time.perf_counter() - t0,
+                 "decision": "hnsw" if rec >= 0.98 else "exact"}
     rows = np.sort(rng.choice(n, size=min(n, queries), replace=False))
     t0 = time.perf_counter()
     idx, _ = knn._exact_rows_int8(x, rows, k, None)
@@ -166,7 +173,7 @@ def bench_knn_exact(n: int, kind: str, d: int = 512, k: int = 10, queries: int =
     recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(idx[pick].tolist(), truth.tolist())]))
     out = {"n": n, "d": d, "data": kind, "torch_threads": torch.get_num_threads(), "queries": len(rows),
            "queries_s": took, "all_knn_s_estimated": took * n / len(rows), "recall_at_10": recall,
-           "peak_rss_gib": rss_gib(), "rss_growth_gib": rss_gib() - base}
+           "peak_rss_gib": rss_gib(), "rss_growth_gib": rss_gib() - base, "probe": probe}
     if hnsw:
         out["hnsw"] = bench_knn(n, kind, d, k, x=x)
     return out
@@ -277,6 +284,10 @@ def main(argv=None) -> int:
             print(f"knn-exact {kind} n={r['n']} d={r['d']} (int8 + float32 re-rank, {r['torch_threads']} torch threads): "
                   f"{r['queries']} queries {r['queries_s']:.1f} s, all {r['n']} (scaled) {r['all_knn_s_estimated']:.0f} s, "
                   f"recall@10 {r['recall_at_10']:.3f} vs numpy float32, peak RSS {r['peak_rss_gib']:.2f} GiB", flush=True)
+            if r["probe"]:
+                pr = r["probe"]
+                print(f"  labellint's probe (HNSW on {pr['n']} sampled vectors): ef {pr['ef']}, recall@10 {pr['recall']:.3f} "
+                      f"in {pr['s']:.0f} s -> {pr['decision']} search", flush=True)
             if "hnsw" in r:
                 h = r["hnsw"]
                 print(f"  hnsw on the same vectors: build {h['build_s']:.1f} s + ef tuning {h['ef_tuning_s']:.1f} s "

@@ -367,12 +367,25 @@ def test_int8_exact_search_equals_numpy():
     assert (idx[:, :5] >= 0).all() and (idx[:, 5:] == -1).all() and np.isnan(sim[:, 5:]).all()
 
 
-def test_search_falls_back_to_exact_when_the_graph_misses_the_recall():
+def test_search_falls_back_to_exact_when_the_graph_misses_the_recall(monkeypatch):
     """iid vectors have no structure for HNSW: asked for a recall no ef reaches here, the search
     is exact instead of silently worse."""
     rng = np.random.default_rng(2)
     x = rng.normal(size=(2500, 96)).astype(np.float32)
+    ref = knn.exact(x, 10)
     nb = knn.neighbours(x, 10, exact_below=0, target_recall=1.01)
     assert nb.method == "exact-after-hnsw" and nb.recall < 1.01
-    ref = knn.exact(x, 10)
     assert np.array_equal(nb.index, ref.index)
+    # a large set decides on a sample graph first; here the sample's recall (iid, 96-d, ef up to
+    # 2048 over 600 vectors: a near scan) is reachable, so the full graph is built and used
+    monkeypatch.setattr(knn, "PROBE", 600)
+    nb = knn.neighbours(x, 10, exact_below=0, target_recall=0.9)
+    assert nb.method == "hnsw" and nb.recall >= 0.9
+    built = []
+    monkeypatch.setattr(knn, "build_hnsw", lambda v, **kw: built.append(len(v)) or _real_build(v, **kw))
+    nb = knn.neighbours(x, 10, exact_below=0, target_recall=1.01)
+    assert built == [600] and nb.method == "exact-after-hnsw"  # the full graph was never built
+    assert np.array_equal(nb.index, ref.index)
+
+
+_real_build = knn.build_hnsw

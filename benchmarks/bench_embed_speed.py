@@ -13,7 +13,8 @@
    knn-exact: the exact search labellint runs on the CPU when torch is installed (int8
    candidates, float32 re-rank; knn._exact_rows_int8), on the same vectors: time for every
    vector's 10 neighbours measured on ``--knn-queries`` of them and scaled (exact search costs the
-   same for every query), recall@10 against numpy's float32 search on 200 of them. With
+   same for every query), recall@10 against numpy's float32 search on 1,024 of them, and numpy's
+   time for those, scaled the same way. With
    ``--knn-hnsw``, the HNSW path on the same vectors too (build, ef tuning, query), for the
    crossover that sets knn.EXACT_BELOW_INT8.
 3. warm: `labellint check` on the three chess files (LL4 + LL5) with an empty cache, then again
@@ -168,11 +169,14 @@ def bench_knn_exact(n: int, kind: str, d: int = 512, k: int = 10, queries: int =
     t0 = time.perf_counter()
     idx, _ = knn._exact_rows_int8(x, rows, k, None)
     took = time.perf_counter() - t0
-    pick = rng.choice(len(rows), size=min(200, len(rows)), replace=False)
+    pick = np.sort(rng.choice(len(rows), size=min(1024, len(rows)), replace=False))
+    t0 = time.perf_counter()
     truth, _ = knn._exact_rows(x, rows[pick], k, None)
+    numpy_s = (time.perf_counter() - t0) * n / len(pick)
     recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(idx[pick].tolist(), truth.tolist())]))
     out = {"n": n, "d": d, "data": kind, "torch_threads": torch.get_num_threads(), "queries": len(rows),
            "queries_s": took, "all_knn_s_estimated": took * n / len(rows), "recall_at_10": recall,
+           "numpy_all_knn_s_estimated": numpy_s, "speedup_vs_numpy": numpy_s / (took * n / len(rows)),
            "peak_rss_gib": rss_gib(), "rss_growth_gib": rss_gib() - base, "probe": probe}
     if hnsw:
         out["hnsw"] = bench_knn(n, kind, d, k, x=x)
@@ -283,7 +287,9 @@ def main(argv=None) -> int:
             out["knn_exact"].append(r)
             print(f"knn-exact {kind} n={r['n']} d={r['d']} (int8 + float32 re-rank, {r['torch_threads']} torch threads): "
                   f"{r['queries']} queries {r['queries_s']:.1f} s, all {r['n']} (scaled) {r['all_knn_s_estimated']:.0f} s, "
-                  f"recall@10 {r['recall_at_10']:.3f} vs numpy float32, peak RSS {r['peak_rss_gib']:.2f} GiB", flush=True)
+                  f"recall@10 {r['recall_at_10']:.3f} vs numpy float32 (numpy: all {r['numpy_all_knn_s_estimated']:.0f} s "
+                  f"from {min(1024, r['queries'])} queries, {r['speedup_vs_numpy']:.1f}x slower), peak RSS {r['peak_rss_gib']:.2f} GiB",
+                  flush=True)
             if r["probe"]:
                 pr = r["probe"]
                 print(f"  labellint's probe (HNSW on {pr['n']} sampled vectors): ef {pr['ef']}, recall@10 {pr['recall']:.3f} "

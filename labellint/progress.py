@@ -25,3 +25,26 @@ def bar(console: Console, **kw) -> Progress:
         disable=not enabled(console),
         **kw,
     )
+
+
+class Phases:
+    """One bar line for work in phases, each counted to its own total: call it with ``(phase,
+    done, total)`` (the shape knn.neighbours reports in); the line goes when the work is done.
+    With no bar (not a terminal, CI, pre-commit) it does nothing."""
+
+    def __init__(self, bar: Progress | None, label: str):
+        self.bar, self.label, self.task = bar, label, None
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if self.bar is None:
+            return
+        if self.task is None:
+            self.task = self.bar.add_task(self.label, total=total)
+        self.bar.update(self.task, description=f"{self.label}: {phase}", completed=done, total=total)
+
+    def __enter__(self) -> "Phases":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None and self.task is not None:
+            self.bar.remove_task(self.task)

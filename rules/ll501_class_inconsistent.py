@@ -56,6 +56,7 @@ at the crop in the review gallery; the score is a ranking, not a proof.
 
 import numpy as np
 
+from labellint import progress
 from labellint.findings import Fix, Problem, Severity, set_field
 
 CODE = "LL501"
@@ -91,7 +92,8 @@ def check(ds, options):
     if len(rows) < 3 or (support >= min_support).sum() < 2:
         return
     groups = ds.ann_image_row[rows] if options["exclude_same_image"] else None
-    nb = knn.neighbours(vectors, k, groups, device=str(options.get("_device", "auto")))
+    with progress.Phases(options.get("_progress"), "neighbours") as phases:
+        nb = knn.neighbours(vectors, k, groups, device=str(options.get("_device", "auto")), progress=phases)
     verdict = consistency.judge(nb.index, nb.similarity, classes, n_classes, min_support=min_support)
     for i in np.flatnonzero(verdict.flagged).tolist():
         given, sugg = int(verdict.given[i]), int(verdict.suggested[i])

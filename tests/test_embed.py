@@ -389,3 +389,15 @@ def test_search_falls_back_to_exact_when_the_graph_misses_the_recall(monkeypatch
 
 
 _real_build = knn.build_hnsw
+
+
+def test_search_reports_progress_in_every_phase(monkeypatch):
+    x, _ = clustered(n=2500, d=32)
+    heard = []
+    knn.neighbours(x, 10, progress=lambda *a: heard.append(a))
+    assert heard and {p for p, _, _ in heard} == {"exact search"} and heard[-1][1:] == (2500, 2500)
+    monkeypatch.setattr(knn, "GRAPH_STEP", 1000)
+    heard.clear()
+    knn.neighbours(x, 10, exact_below=0, progress=lambda *a: heard.append(a))
+    assert [h for h in heard if h[0] == "building the graph"] == [("building the graph", d, 2500) for d in (1000, 2000, 2500)]
+    assert heard[-1] == ("searching the graph", 2500, 2500)

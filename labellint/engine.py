@@ -8,64 +8,93 @@ from __future__ import annotations
 import os
 from collections import Counter
 
+import numpy as np
+
 from labellint.coco import MISSING_ID, Dataset
 from labellint.config import FileSettings
 from labellint.errors import LabellintError
-from labellint.findings import Finding, Problem, fingerprint, rank
+from labellint.findings import Finding, Problem, fingerprint, fingerprints, rank
 
 
-def _id(column, row):
-    if row is None:
-        return None
-    value = int(column[row])
-    return None if value == MISSING_ID else value
+_SECTIONS = ("annotations", "images", "categories")
 
 
-def _entity(ds: Dataset, p: Problem):
-    """(section, index, fingerprint key) of the problem's primary entity."""
-    for section, index, column in (
-        ("annotations", p.annotation, ds.annotations.id),
-        ("images", p.image, ds.images.id),
-        ("categories", p.category, ds.categories.id),
-    ):
-        if index is not None:
-            ident = _id(column, index)
-            key = f"{section}:{ident}" if ident is not None else f"{section}@{index}"
-            return section, index, key
-    return None, None, p.pointer or ""
+def _ids(column: np.ndarray, rows: list) -> list:
+    """The id at each row of an id column, gathered at once; None for no row or a missing id."""
+    if all(row is None for row in rows):
+        return [None] * len(rows)
+    found = column.take([-1 if row is None else row for row in rows]).tolist()
+    return [None if row is None or value == MISSING_ID else value for row, value in zip(rows, found)]
 
 
-def to_findings(ds: Dataset, rule, severity, problems: list[Problem]) -> list[Finding]:
+def _entity_offsets(ds: Dataset, sections: list, indexes: list) -> list:
+    """Byte offset of each (section, index) entity in the file; None where there is none."""
+    out: list = [None] * len(sections)
+    if not any(sections):
+        return out
+    offsets = ds.offsets()
+    for section in _SECTIONS:
+        starts = offsets.get(section)
+        if starts is None:
+            continue
+        at = [i for i, s in enumerate(sections) if s == section and 0 <= indexes[i] < len(starts)]
+        for i, value in zip(at, starts.take([indexes[i] for i in at]).tolist()):
+            out[i] = value
+    return out
+
+
+def to_findings(ds: Dataset, rule, severity, problems: list[Problem]) -> tuple[list[Finding], list]:
+    """The rule's problems as findings, and the byte offset of each one's entity (for :func:`locate`).
+
+    Ids and offsets are gathered for all problems at once: a rule may report tens of thousands.
+    """
     # a rule may grade its own problems (Problem.severity), unless the user set the rule's severity
     configured = severity != rule.severity
+    ann_rows = [p.annotation for p in problems]
+    image_rows = [p.image for p in problems]
+    category_rows = [p.category for p in problems]
+    ann_ids = _ids(ds.annotations.id, ann_rows)
+    image_ids = _ids(ds.images.id, image_rows)
+    category_ids = _ids(ds.categories.id, category_rows)
+    ann_image_ids = _ids(ds.annotations.image_id, ann_rows)
+    ann_category_ids = _ids(ds.annotations.category_id, ann_rows)
+    sections, indexes, keys = [], [], []
+    for i, p in enumerate(problems):
+        if ann_rows[i] is not None:
+            section, index, ident = "annotations", ann_rows[i], ann_ids[i]
+        elif image_rows[i] is not None:
+            section, index, ident = "images", image_rows[i], image_ids[i]
+        elif category_rows[i] is not None:
+            section, index, ident = "categories", category_rows[i], category_ids[i]
+        else:
+            section = index = None
+        if section is None:
+            key = p.pointer or ""
+        else:
+            key = f"{section}:{ident}" if ident is not None else f"{section}@{index}"
+        keys.append(f"{key}#{p.key}" if p.key else key)
+        sections.append(section)
+        indexes.append(index)
     out = []
-    for p in problems:
-        section, index, key = _entity(ds, p)
-        if p.key:
-            key = f"{key}#{p.key}"
-        pointer = p.pointer if p.pointer is not None else (ds.pointer(section, index) if section else "")
-        image_row = p.image
-        category_row = p.category
-        ann_id = _id(ds.annotations.id, p.annotation)
-        image_id = _id(ds.images.id, image_row)
-        category_id = _id(ds.categories.id, category_row)
-        if p.annotation is not None:
+    for i, (p, print_) in enumerate(zip(problems, fingerprints(rule.code, ds.path, keys))):
+        section = sections[i]
+        pointer = p.pointer if p.pointer is not None else (ds.pointer(section, indexes[i]) if section else "")
+        image_id, category_id = image_ids[i], category_ids[i]
+        if ann_rows[i] is not None:
             if image_id is None:
-                image_id = _id(ds.annotations.image_id, p.annotation)
+                image_id = ann_image_ids[i]
             if category_id is None:
-                category_id = _id(ds.annotations.category_id, p.annotation)
+                category_id = ann_category_ids[i]
         f = Finding(
             code=rule.code, name=rule.name, severity=severity if configured else (p.severity or severity), message=p.message,
             path=ds.path, pointer=pointer, line=None, column=None,
-            image_id=image_id, annotation_id=ann_id, category_id=category_id,
-            score=min(1.0, max(0.0, float(p.score))), suggestion=p.suggestion,
-            fingerprint=fingerprint(rule.code, ds.path, key), fix=p.fix,
+            image_id=image_id, annotation_id=ann_ids[i], category_id=category_id,
+            score=min(1.0, max(0.0, float(p.score))), suggestion=p.suggestion, fingerprint=print_, fix=p.fix,
         )
         if p.extra:
             f.extra.update(p.extra)
-        f.extra["_offset"] = ds.entity_offset(section, index)
         out.append(f)
-    return out
+    return out, _entity_offsets(ds, sections, indexes)
 
 
 def _dedupe_fingerprints(findings: list[Finding]) -> None:
@@ -77,11 +106,10 @@ def _dedupe_fingerprints(findings: list[Finding]) -> None:
             f.fingerprint = fingerprint(f.code, f.path, f"{f.fingerprint}#{seen[f.fingerprint]}")
 
 
-def locate(ds: Dataset, findings: list[Finding]) -> None:
-    offsets = [f.extra.get("_offset") for f in findings]
+def locate(ds: Dataset, findings: list[Finding], offsets: list) -> None:
+    """Line and column of each finding, from the byte offsets :func:`to_findings` gave."""
     where = ds.locate(offsets)
-    for f in findings:
-        off = f.extra.pop("_offset", None)
+    for f, off in zip(findings, offsets):
         f.line, f.column = where.get(off, (1, 1)) if off is not None else (1, 1)
 
 
@@ -101,11 +129,14 @@ def lint(ds: Dataset, settings: FileSettings, context: dict | None = None) -> tu
     for rule, opts in active:  # rules that share work (one image pass) say what they need first
         if rule.prepare is not None:
             _guarded(rule, ds.path, lambda: rule.prepare(ds, opts))
+    offsets: list = []
     for rule, opts in active:
         problems = _guarded(rule, ds.path, lambda: list(rule.check(ds, opts)))
-        findings.extend(to_findings(ds, rule, settings.severity[rule.code], problems))
+        found, where = to_findings(ds, rule, settings.severity[rule.code], problems)
+        findings.extend(found)
+        offsets.extend(where)
     _dedupe_fingerprints(findings)
-    locate(ds, findings)
+    locate(ds, findings, offsets)
     return rank(findings), skipped
 
 
@@ -146,8 +177,8 @@ def lint_many(items: list[tuple[Dataset, FileSettings]], context: dict | None = 
         pairs = _guarded(rule, datasets[0].path, lambda: list(rule.check_many(datasets, opts)))
         for pos in sorted({p for p, _ in pairs}):
             ds, file_settings = items[positions[pos]]
-            found = to_findings(ds, rule, file_settings.severity[rule.code], [pr for p, pr in pairs if p == pos])
+            found, where = to_findings(ds, rule, file_settings.severity[rule.code], [pr for p, pr in pairs if p == pos])
             _dedupe_fingerprints(found)
-            locate(ds, found)
+            locate(ds, found, where)
             findings.extend(found)
     return rank(findings)

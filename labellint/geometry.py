@@ -48,6 +48,23 @@ def sort_by_group(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
 # -- boxes ---------------------------------------------------------------------------------------
 
 
+def box_columns(ds) -> np.ndarray:
+    """The boxes of ``ds`` as a (4, n) array: x, y, width and height, each one contiguous (computed
+    once). Whole-column arithmetic on them runs about three times faster than on the strided
+    columns of the (n, 4) ``annotations.bbox``."""
+    return _cached(ds, "box_columns", lambda: np.ascontiguousarray(ds.annotations.bbox.T))
+
+
+def finite_rows(boxes: np.ndarray) -> np.ndarray:
+    """Whether each row of an (n, 4) array (boxes, extents) is all finite: ``np.isfinite(boxes)
+    .all(axis=1)``, ten times faster (numpy reduces short rows slowly; here each row's four bools
+    are read as one 32-bit word)."""
+    finite = np.isfinite(boxes)
+    if finite.ndim == 2 and finite.shape[1] == 4 and finite.flags.c_contiguous:
+        return finite.view(np.uint32)[:, 0] == 0x01010101
+    return finite.all(axis=1)
+
+
 def overlapping_pairs(group: np.ndarray, boxes: np.ndarray, min_iou: float, rows: np.ndarray | None = None):
     """Pairs of rows in the same group (say, image) whose boxes overlap with IoU >= ``min_iou``.
 
@@ -65,15 +82,17 @@ def overlapping_pairs(group: np.ndarray, boxes: np.ndarray, min_iou: float, rows
         raise ValueError(f"min_iou must be in (0, 1], got {min_iou}")
     if rows is None:
         rows = np.arange(len(group))
-    b = np.take(boxes, rows, axis=0)  # (five times faster than boxes[rows] for (n, 4) arrays)
+    # whole columns (x, y, w, h) from here on, each contiguous; cheapest when ``boxes`` is the
+    # transpose of a (4, n) array (box_columns), as then each is one sequential gather
+    b = np.take(boxes.T, rows, axis=1)
     with np.errstate(invalid="ignore"):
-        usable = np.isfinite(b).all(axis=1) & (b[:, 2] > 0) & (b[:, 3] > 0)
+        usable = np.isfinite(b).all(axis=0) & (b[2] > 0) & (b[3] > 0)
     if not usable.all():
-        rows, b = rows[usable], b[usable]
-    order = sort_by_group(group[rows], b[:, 0])
+        rows, b = rows[usable], b[:, usable]
+    order = sort_by_group(group[rows], b[0])
     rows = rows[order]
-    g, b = group[rows], np.take(b, order, axis=0)  # one gather of whole boxes, then columns
-    x0, y0, bw, bh = b.T
+    g = group[rows]
+    x0, y0, bw, bh = np.take(b, order, axis=1)
     x1, y1, area = x0 + bw, y0 + bh, bw * bh
     reach = x0 + (1.0 - min_iou) * bw
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -664,8 +683,6 @@ def _is_int(v) -> bool:
 
 
 def _check_rles(ds, seg: Segmentations) -> RleSummary:
-    from pycocotools import mask as mask_utils
-
     rows = seg.rle_rows
     problems: list = [None] * len(rows)
     totals: list = [0] * len(rows)
@@ -712,6 +729,8 @@ def _check_rles(ds, seg: Segmentations) -> RleSummary:
     bbox = np.full((len(rows), 4), np.nan)
     valid = [i for i, p in enumerate(problems) if p is None]
     if valid:
+        from pycocotools import mask as mask_utils  # imported only for files with RLE masks
+
         uncompressed = [i for i in valid if isinstance(seg.rle_values[i]["counts"], list)]
         compressed_ok = [i for i in valid if isinstance(seg.rle_values[i]["counts"], str)]
         for group, rles in (
@@ -744,7 +763,7 @@ def same_image_overlaps(ds, min_iou: float):
     if found is None or found[0] > min_iou:
         ann = ds.annotations
         rows = np.flatnonzero((ann.iscrowd != 1) & (ds.ann_image_row >= 0))
-        found = memo["pairs"] = (min_iou, overlapping_pairs(ds.ann_image_row, ann.bbox, min_iou, rows))
+        found = memo["pairs"] = (min_iou, overlapping_pairs(ds.ann_image_row, box_columns(ds).T, min_iou, rows))
     first, second, iou = found[1]
     keep = iou >= min_iou
     return first[keep], second[keep], iou[keep]

@@ -66,7 +66,8 @@ class Result:
     fixes: list = field(default_factory=list)  # fix.runner.FileFix per file, with --fix/--diff
 
     def by_severity(self) -> Counter:
-        return Counter(str(f.severity) for f in self.findings)
+        by_level = Counter(f.severity for f in self.findings)
+        return Counter({str(level): n for level, n in by_level.items()})
 
     def exit_code(self, exit_zero: bool = False) -> int:
         if self.errors:
@@ -112,6 +113,7 @@ def check(paths, opts: Options, console: Console | None = None) -> Result:
     files = expand(paths)
     fixing = opts.fix or opts.diff
     accepted = set()  # fingerprints the baseline accepts: never fixed
+    ranked_lists = 0  # lists of ranked findings merged into result.findings (one needs no new sort)
     if fixing and opts.baseline is not None:
         accepted = {e["fingerprint"] for e in baseline_mod.read(opts.baseline)}
     with progress.bar(console) as bar:
@@ -157,6 +159,7 @@ def check(paths, opts: Options, console: Console | None = None) -> Result:
                 for r in settings.rules:
                     enabled[r.code] = r
                 result.findings.extend(findings)
+                ranked_lists += bool(findings)
                 result.sources[relpath] = path
                 if opts.keep_datasets:
                     result.datasets[relpath] = ds
@@ -179,6 +182,7 @@ def check(paths, opts: Options, console: Console | None = None) -> Result:
                 result.hidden += len(cross) - len(new)
                 cross = new
             result.findings.extend(cross)
+            ranked_lists += bool(cross)
     result.rules = [enabled[c] for c in sorted(enabled)]
     # several configs: the strictest fail-on of the linted files wins
     result.fail_on = opts.fail_on or min(fail_levels, default=Severity.ERROR)
@@ -191,7 +195,8 @@ def check(paths, opts: Options, console: Console | None = None) -> Result:
         if stale:
             result.notes.append(f"{len(stale)} baseline entr{'y is' if len(stale) == 1 else 'ies are'} stale "
                                 f"(fixed or gone): run `labellint baseline create` to prune {opts.baseline}")
-    result.findings = rank(result.findings)
+    if ranked_lists > 1:
+        result.findings = rank(result.findings)
     return result
 
 

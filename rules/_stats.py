@@ -28,23 +28,25 @@ def robust_z(values: np.ndarray, groups: np.ndarray, min_size: int) -> tuple[np.
     where all values of a group are equal. ``groups`` are non-negative ints (category rows);
     rows with a negative group are left out.
     """
-    z = np.full(len(values), np.nan)
-    center = np.full(len(values), np.nan)
-    rows = np.flatnonzero(np.isfinite(values) & (groups >= 0))
-    if rows.size == 0:
-        return z, center
-    g = groups[rows]
+    usable = np.isfinite(values) & (groups >= 0)
+    if not usable.any():
+        return np.full(len(values), np.nan), np.full(len(values), np.nan)
+    # the usual case, every value usable, needs no gather of rows nor scatter of results
+    rows = None if usable.all() else np.flatnonzero(usable)
+    g = groups if rows is None else groups[rows]
+    v = values if rows is None else values[rows]
     top = int(g.max())
     if top >= _PARTITION_MAX_GROUPS:
-        _robust_z_sorted(values, rows, g, min_size, z, center)
+        z, center = np.full(len(values), np.nan), np.full(len(values), np.nan)
+        _robust_z_sorted(values, np.arange(len(values)) if rows is None else rows, g, min_size, z, center)
         return z, center
     sizes = np.bincount(g, minlength=top + 1)
     big = np.flatnonzero((sizes > 0) & (sizes >= min_size))
     if big.size == 0:
-        return z, center
+        return np.full(len(values), np.nan), np.full(len(values), np.nan)
     # each group's values together (a radix sort of small ints), then its order statistics
     order = np.argsort(g.astype(np.uint16), kind="stable")
-    grouped = values[rows[order]]
+    grouped = v[order]
     starts = np.cumsum(sizes) - sizes
     n = sizes[big]
     quartiles = (0.25, 0.5, 0.75)
@@ -73,13 +75,22 @@ def robust_z(values: np.ndarray, groups: np.ndarray, min_size: int) -> tuple[np.
     index = np.full(top + 1, -1)
     index[big] = np.arange(len(big))
     slot = index[g]
-    rows, slot = (rows, slot) if len(big) == top + 1 and (sizes > 0).all() else (rows[slot >= 0], slot[slot >= 0])
-    deviation = values[rows] - median[slot]
+    in_big = slot >= 0
+    if not in_big.all():  # rows of groups too small get no z
+        rows = np.flatnonzero(in_big) if rows is None else rows[in_big]
+        slot, v = slot[in_big], v[in_big]
+    center = median[slot]
+    deviation = v - center
     spread = np.where(deviation >= 0, upper[slot], lower[slot])
     keep = spread > 0
+    if rows is None and keep.all():
+        return deviation / spread, center
+    z, out_center = np.full(len(values), np.nan), np.full(len(values), np.nan)
+    if rows is None:
+        rows = np.arange(len(values))
     z[rows[keep]] = deviation[keep] / spread[keep]
-    center[rows[keep]] = median[slot[keep]]
-    return z, center
+    out_center[rows[keep]] = center[keep]
+    return z, out_center
 
 
 def _robust_z_sorted(values, rows, g, min_size, z, center) -> None:

@@ -32,6 +32,7 @@ None: delete the annotation or redraw the box.
 import numpy as np
 
 from labellint.findings import Problem
+from labellint.geometry import box_columns, finite_rows
 
 CODE = "LL102"
 NAME = "empty-bbox"
@@ -42,9 +43,9 @@ FIX = "none"
 
 def check(ds, options):
     bbox = ds.annotations.bbox
-    w, h = bbox[:, 2], bbox[:, 3]
+    _, _, w, h = box_columns(ds)
     with np.errstate(invalid="ignore"):  # non-finite boxes are LL002's
-        bad = np.flatnonzero(np.isfinite(bbox).all(axis=1) & ((w <= 0) | (h <= 0)))
+        bad = np.flatnonzero(finite_rows(bbox) & ((w <= 0) | (h <= 0)))
     for row in bad.tolist():
         x, y, bw, bh = bbox[row].tolist()
         sides = [f"{name} {v:g}" for name, v in (("width", bw), ("height", bh)) if v <= 0]

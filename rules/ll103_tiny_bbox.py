@@ -33,6 +33,7 @@ dataset really labels objects this small.
 import numpy as np
 
 from labellint.findings import Problem
+from labellint.geometry import box_columns
 
 CODE = "LL103"
 NAME = "tiny-bbox"
@@ -44,7 +45,7 @@ FIX = "none"
 def check(ds, options):
     min_side, min_area = float(options["min_side_px"]), float(options["min_area_px"])
     bbox = ds.annotations.bbox
-    w, h = bbox[:, 2], bbox[:, 3]
+    _, _, w, h = box_columns(ds)
     with np.errstate(invalid="ignore"):
         side = np.minimum(w, h)
         area = w * h

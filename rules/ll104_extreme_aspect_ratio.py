@@ -32,6 +32,7 @@ lines).
 import numpy as np
 
 from labellint.findings import Problem
+from labellint.geometry import box_columns
 
 CODE = "LL104"
 NAME = "extreme-aspect-ratio"
@@ -43,13 +44,12 @@ FIX = "none"
 def check(ds, options):
     limit = float(options["max_ratio"])
     bbox = ds.annotations.bbox
-    w, h = bbox[:, 2], bbox[:, 3]
+    _, _, w, h = box_columns(ds)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.maximum(w, h) / np.minimum(w, h)
         bad = np.flatnonzero((w > 0) & (h > 0) & (ratio > limit))
-    for row in bad.tolist():
-        x, y, bw, bh = bbox[row].tolist()
-        r = float(ratio[row])
+    # one gather and one tolist for all rows: a file may hold tens of thousands of such boxes
+    for row, (x, y, bw, bh), r in zip(bad.tolist(), np.take(bbox, bad, axis=0).tolist(), ratio[bad].tolist()):
         yield Problem(f"bbox [{x:g}, {y:g}, {bw:g}, {bh:g}] is {r:.3g} times {'wider' if bw > bh else 'taller'} "
                       f"than it is {'high' if bw > bh else 'wide'} (limit {limit:g})",
                       annotation=row, score=1 - limit / r)

@@ -36,6 +36,7 @@ less than half of itself inside points to a wrong image size or scale: its clip 
 import numpy as np
 
 from labellint.findings import Fix, Problem, set_field
+from labellint.geometry import box_columns
 
 CODE = "LL105"
 NAME = "bbox-outside-image"
@@ -52,13 +53,12 @@ def check(ds, options):
     if not known.any():
         return
     if known.all():  # the usual case: no gather at all
-        ann, img, bbox = np.arange(len(row)), row, ds.annotations.bbox
+        ann, img, (x, y, bw, bh) = np.arange(len(row)), row, box_columns(ds)
     else:
         ann = np.flatnonzero(known)
         img = row[ann]
-        bbox = np.take(ds.annotations.bbox, ann, axis=0)
+        x, y, bw, bh = np.take(box_columns(ds), ann, axis=1)
     w, h = np.take(ds.images.width, img), np.take(ds.images.height, img)
-    x, y, bw, bh = (bbox[:, c] for c in range(4))
     with np.errstate(invalid="ignore"):
         sides_over = [-x, -y, x + bw - w, y + bh - h]  # left, top, right, bottom; column by column
         for col in sides_over:

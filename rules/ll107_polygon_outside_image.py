@@ -53,7 +53,7 @@ def check(ds, options):
     seg = geometry.segmentations(ds)
     _, extent = geometry.segmentation_shapes(ds)
     image = ds.ann_image_row
-    ann = np.flatnonzero((seg.kind == geometry.POLYGONS) & (image >= 0) & np.isfinite(extent).all(axis=1))
+    ann = np.flatnonzero((seg.kind == geometry.POLYGONS) & (image >= 0) & geometry.finite_rows(extent))
     img = np.take(image, ann)
     w, h = np.take(ds.images.width, img), np.take(ds.images.height, img)
     ext = np.take(extent, ann, axis=0)

@@ -53,7 +53,7 @@ def check(ds, options):
     min_iou, tol = float(options["min_iou"]), float(options["tolerance_px"])
     _, extent = geometry.segmentation_shapes(ds)
     bbox = ds.annotations.bbox
-    bx, by, bw, bh = bbox.T
+    bx, by, bw, bh = geometry.box_columns(ds)
     ex, ey, ew, eh = extent.T
     # edges first: most boxes are within the tolerance of their extent, and need no IoU
     with np.errstate(invalid="ignore"):  # Infinity in a box (LL002's) makes nan here

@@ -55,10 +55,11 @@ def check(ds, options):
     seg_area, extent = geometry.segmentation_shapes(ds)
     no_segmentation = geometry.segmentations(ds).kind == geometry.NONE
     with np.errstate(invalid="ignore"):  # Infinity in a box (LL002's) makes nan here
-        reference = np.where(no_segmentation, bbox[:, 2] * bbox[:, 3], seg_area)
-        size = np.where(no_segmentation[:, None], bbox[:, 2:], extent[:, 2:])
+        _, _, w, h = geometry.box_columns(ds)
+        reference = np.where(no_segmentation, w * h, seg_area)
+        size = np.where(no_segmentation, w + h, extent[:, 2] + extent[:, 3])  # width + height
         diff = np.abs(area - reference)
-        allowed = rel * np.maximum(area, reference) + _RASTER_SLACK * size.sum(axis=1)
+        allowed = rel * np.maximum(area, reference) + _RASTER_SLACK * size
         flagged = np.flatnonzero(np.isfinite(diff) & (diff > allowed))
     for row in flagged.tolist():
         ref = float(reference[row])

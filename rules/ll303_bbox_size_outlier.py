@@ -49,6 +49,7 @@ None: look at the box; fix its class or its coordinates.
 import numpy as np
 
 from labellint.findings import Problem
+from labellint.geometry import box_columns
 from labellint.rules._stats import outlier_score, robust_z
 
 CODE = "LL303"
@@ -65,7 +66,8 @@ def check(ds, options):
     threshold = float(options["z_threshold"])
     bbox = ds.annotations.bbox
     with np.errstate(invalid="ignore", divide="ignore"):
-        side = np.sqrt(bbox[:, 2] * bbox[:, 3])
+        _, _, w, h = box_columns(ds)
+        side = np.sqrt(w * h)
         log_side = np.where(side > 0, np.log(side), np.nan)
     z, median = robust_z(log_side, ds.ann_category_row, int(options["min_class_size"]))
     with np.errstate(invalid="ignore"):

@@ -47,6 +47,7 @@ None: look at the box; redraw it or fix its class.
 import numpy as np
 
 from labellint.findings import Problem
+from labellint.geometry import box_columns
 from labellint.rules._stats import outlier_score, robust_z
 
 CODE = "LL304"
@@ -63,7 +64,8 @@ def check(ds, options):
     threshold = float(options["z_threshold"])
     bbox = ds.annotations.bbox
     with np.errstate(invalid="ignore", divide="ignore"):
-        log_ratio = np.where((bbox[:, 2] > 0) & (bbox[:, 3] > 0), np.log(bbox[:, 2] / bbox[:, 3]), np.nan)
+        _, _, w, h = box_columns(ds)
+        log_ratio = np.where((w > 0) & (h > 0), np.log(w / h), np.nan)
     z, median = robust_z(log_ratio, ds.ann_category_row, int(options["min_class_size"]))
     with np.errstate(invalid="ignore"):
         flagged = np.flatnonzero((np.abs(z) > threshold) & (np.abs(log_ratio - median) >= _MIN_FACTOR))

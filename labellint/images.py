@@ -24,9 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from io import BytesIO
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageFile
+
+if TYPE_CHECKING:  # PIL loads when an image is first decoded: a run without --images never pays for it
+    from PIL import Image
 
 from labellint.errors import LabellintError
 
@@ -112,6 +115,8 @@ def resolve(root: Path, file_name, extra_bases=()) -> tuple[Path | None, str | N
 
 def to_rgb(im: Image.Image, fill=(124, 116, 104)) -> Image.Image:
     """Any PIL mode as 8-bit RGB: 16-bit and float greys are scaled, alpha is laid over ``fill``."""
+    from PIL import Image
+
     if im.mode == "RGB":
         return im
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
@@ -144,6 +149,8 @@ def thumbnail(im: Image.Image) -> np.ndarray:
     """64x64 grey, box-filtered: the basis of the perceptual hash and of the duplicate check."""
     # antialiased, so that a resized copy gives the same thumbnail; reducing_gap shrinks big photos
     # by an integer factor first (cheap) without the aliasing of a plain box reduction
+    from PIL import Image
+
     return np.asarray(im.convert("L").resize((64, 64), Image.Resampling.LANCZOS, reducing_gap=2.0), dtype=np.uint8)
 
 
@@ -176,6 +183,8 @@ def same_picture(a: ImageInfo, b: ImageInfo, tolerance: float = SAME_PICTURE_TOL
 
 def decode(data: bytes, max_pixels: int) -> tuple[ImageInfo, Image.Image | None]:
     """Decode once. Returns the facts and the fully loaded image (None when it could not be)."""
+    from PIL import Image
+
     info = ImageInfo(OK)
     try:
         im = Image.open(BytesIO(data))
@@ -420,6 +429,8 @@ def _run_pass(ds, cfg: ScanConfig, visitors: list, previous: list | None) -> lis
         owned = prog = progress_mod.bar(cfg.console)
         owned.start()
     task = prog.add_task("reading images", total=n) if prog is not None else None
+    from PIL import Image, ImageFile
+
     started = time.perf_counter()
     old_limit = Image.MAX_IMAGE_PIXELS
     old_truncated = ImageFile.LOAD_TRUNCATED_IMAGES
@@ -461,11 +472,15 @@ def _run_pass(ds, cfg: ScanConfig, visitors: list, previous: list | None) -> lis
     return infos
 
 
-_EXIF_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
+_EXIF_TRANSPOSE = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270",
+                   7: "TRANSVERSE", 8: "ROTATE_90"}  # names in PIL.Image.Transpose
+
+
+def upright(im: Image.Image, orientation: int) -> Image.Image:
+    """The picture turned as its EXIF orientation (2-8) says it should be shown."""
+    from PIL import Image
+
+    return im.transpose(Image.Transpose[_EXIF_TRANSPOSE[orientation]])
 
 
 def _cut(row, im, info, visitors, ds, already_rgb=False):
@@ -474,7 +489,7 @@ def _cut(row, im, info, visitors, ds, already_rgb=False):
     rgb = im if already_rgb else to_rgb(im)
     exif = exif_applies(info, ds.images.width[row], ds.images.height[row])
     if exif:
-        rgb = rgb.transpose(_EXIF_TRANSPOSE[info.orientation])
+        rgb = upright(rgb, info.orientation)
     return [(v, v.cut(row, rgb, info, exif)) for v in visitors]
 
 

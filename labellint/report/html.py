@@ -29,6 +29,7 @@ from importlib import resources
 from io import BytesIO
 from pathlib import Path
 
+from PIL import Image
 from rich.console import Console
 
 from labellint import __version__, progress
@@ -361,7 +362,7 @@ class _Plan:
         for path, source in self.result.sources.items():
             bases[path] = _extra_bases(self.root, source)
         with progress.bar(console) as bar, warnings.catch_warnings():
-            warnings.simplefilter("ignore", images_mod.Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             task = bar.add_task("making thumbnails", total=len(wanted))
             with ThreadPoolExecutor(max_workers=images_mod.default_threads(),
                                     thread_name_prefix="labellint-gallery") as pool:
@@ -407,10 +408,10 @@ def _draw(root: Path, bases: tuple, ds, rec: _ImageRecord) -> dict:
         return {}
     rgb = images_mod.to_rgb(im)
     if images_mod.exif_applies(info, ds.images.width[rec.row], ds.images.height[rec.row]):
-        rgb = rgb.transpose(images_mod._EXIF_TRANSPOSE[info.orientation])
+        rgb = images_mod.upright(rgb, info.orientation)
     rec.width, rec.height = rgb.size  # the boxes' frame: the picture as it is shown
     thumb = rgb.copy()
-    thumb.thumbnail((THUMB_PX, THUMB_PX), images_mod.Image.Resampling.LANCZOS, reducing_gap=2.0)
+    thumb.thumbnail((THUMB_PX, THUMB_PX), Image.Resampling.LANCZOS, reducing_gap=2.0)
     rec.src = _jpeg(thumb)
     crops = {}
     for key, (ann_row, size) in rec.crops.items():
@@ -437,7 +438,7 @@ def _cut(rgb, box, size: int) -> dict | None:
     region = rgb.crop((left, top, right, bottom))
     scale = size / side  # the square is shown at ``size``: as many pixels as it needs
     region = region.resize((max(1, round(region.width * scale)), max(1, round(region.height * scale))),
-                           images_mod.Image.Resampling.LANCZOS)
+                           Image.Resampling.LANCZOS)
     view = [round(cx - side / 2, 2), round(cy - side / 2, 2), round(side, 2), round(side, 2)]
     return {"src": _jpeg(region), "x": left, "y": top, "w": right - left, "h": bottom - top, "view": view}
 

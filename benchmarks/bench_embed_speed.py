@@ -18,7 +18,8 @@
    ``--knn-hnsw``, the HNSW path on the same vectors too (build, ef tuning, query), for the
    crossover that sets knn.EXACT_BELOW_INT8.
 3. warm: `labellint check` on the three chess files (LL4 + LL5) with an empty cache, then again
-   after shifting 1% of the boxes by 2 px: warm time / cold time.
+   after shifting 1% of the boxes by 2 px: warm time / cold time. Each run is a fresh process
+   with a bytecode cache, as an installed package has.
 
 Usage: python benchmarks/bench_embed_speed.py [--part e2e,knn,knn-exact,warm] [--knn-n 1000000]
        [--knn-data random] [--knn-d 512] [--knn-queries 20000] [--knn-hnsw]
@@ -169,6 +170,7 @@ def bench_knn_exact(n: int, kind: str, d: int = 512, k: int = 10, queries: int =
     t0 = time.perf_counter()
     idx, _ = knn._exact_rows_int8(x, rows, k, None)
     took = time.perf_counter() - t0
+    search_peak = rss_gib()  # before numpy's reference search below
     pick = np.sort(rng.choice(len(rows), size=min(1024, len(rows)), replace=False))
     t0 = time.perf_counter()
     truth, _ = knn._exact_rows(x, rows[pick], k, None)
@@ -177,7 +179,8 @@ def bench_knn_exact(n: int, kind: str, d: int = 512, k: int = 10, queries: int =
     out = {"n": n, "d": d, "data": kind, "torch_threads": torch.get_num_threads(), "queries": len(rows),
            "queries_s": took, "all_knn_s_estimated": took * n / len(rows), "recall_at_10": recall,
            "numpy_all_knn_s_estimated": numpy_s, "speedup_vs_numpy": numpy_s / (took * n / len(rows)),
-           "peak_rss_gib": rss_gib(), "rss_growth_gib": rss_gib() - base, "probe": probe}
+           "peak_rss_gib": search_peak, "rss_growth_gib": search_peak - base, "peak_rss_with_numpy_gib": rss_gib(),
+           "probe": probe}
     if hnsw:
         out["hnsw"] = bench_knn(n, kind, d, k, x=x)
     return out
@@ -223,9 +226,20 @@ def bench_warm(shared: Path) -> dict:
             path = tmp / f"{split}.json"
             path.write_text(json.dumps(doc))
             files.append(path)
-        env = {**os.environ, "LABELLINT_CACHE_DIR": str(tmp / "cache"), "LABELLINT_NO_PROGRESS": "1"}
-        cmd = [sys.executable, "-m", "labellint", "check", *map(str, files), "--images", str(root),
-               "--backbone", str(model), "--select", "LL4,LL5", "-f", "json", "--exit-zero"]
+        # a bytecode cache, as an installed package has its .pyc files (this machine sets
+        # PYTHONDONTWRITEBYTECODE, so every run would compile its modules again; bench_spine.py
+        # does the same), filled by an unmeasured run on the smallest split with a throwaway cache
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env.update({"PYTHONPYCACHEPREFIX": str(tmp / "pycache"), "LABELLINT_CACHE_DIR": str(tmp / "cache"),
+                    "LABELLINT_NO_PROGRESS": "1"})
+
+        def command(paths):
+            return [sys.executable, "-m", "labellint", "check", *map(str, paths), "--images", str(root),
+                    "--backbone", str(model), "--select", "LL4,LL5", "-f", "json", "--exit-zero"]
+
+        subprocess.run(command(files[-1:]), env={**env, "LABELLINT_CACHE_DIR": str(tmp / "warmup")},
+                       capture_output=True, check=True)
+        cmd = command(files)
 
         def run():
             t0 = time.perf_counter()
@@ -288,7 +302,8 @@ def main(argv=None) -> int:
             print(f"knn-exact {kind} n={r['n']} d={r['d']} (int8 + float32 re-rank, {r['torch_threads']} torch threads): "
                   f"{r['queries']} queries {r['queries_s']:.1f} s, all {r['n']} (scaled) {r['all_knn_s_estimated']:.0f} s, "
                   f"recall@10 {r['recall_at_10']:.3f} vs numpy float32 (numpy: all {r['numpy_all_knn_s_estimated']:.0f} s "
-                  f"from {min(1024, r['queries'])} queries, {r['speedup_vs_numpy']:.1f}x slower), peak RSS {r['peak_rss_gib']:.2f} GiB",
+                  f"from {min(1024, r['queries'])} queries, {r['speedup_vs_numpy']:.1f}x slower), peak RSS {r['peak_rss_gib']:.2f} GiB "
+                  f"({r['rss_growth_gib']:.2f} GiB over the vectors and their generation; with numpy's search {r['peak_rss_with_numpy_gib']:.2f} GiB)",
                   flush=True)
             if r["probe"]:
                 pr = r["probe"]

@@ -2,8 +2,8 @@
 
 Exact search runs in one of three ways, all with the same results: numpy (float32 products);
 torch on the CPU, where an int8 product (VNNI on x86) picks candidates and float32 re-ranks them
-(16x numpy on 2 cores at 200k 512-d vectors, so exact search stays the cheaper choice up to 100k
-vectors rather than 40k); and torch on a GPU when it sees CUDA, at any size (1M x 1M x 512 is
+(8-11x numpy on 2 cores, so exact search stays the cheaper choice up to 100k vectors rather
+than 40k); and torch on a GPU when it sees CUDA, at any size (1M x 1M x 512 is
 5e14 multiply-adds: tens of seconds on one data-centre GPU).
 
 The HNSW search breadth ``ef`` is not a guess: it is raised until the recall measured against
@@ -30,8 +30,9 @@ Progress = Callable[[str, int, int], None]
 #: exact about 80 s (quadratic). See benchmarks/README_embed.md.
 EXACT_BELOW = 40_000
 #: The same crossover with torch's int8 candidate search (_exact_rows_int8), measured at 100k
-#: 1280-d clustered vectors, all 10-NN on 2 cores: exact 83 s (recall 1), HNSW 62 s build + 1 s
-#: tuning + 25 s query = 88 s (recall 0.969). Exact grows with n^2, the graph about with n.
+#: 1280-d clustered vectors, all 10-NN on 2 cores: exact 48 s (recall 1), HNSW 51 s build + 1 s
+#: tuning + 13 s query = 65 s (recall 0.969). Exact grows with n^2, the graph about with n: even
+#: near 135k; 100k leaves room for wider backbones (2,048-d).
 EXACT_BELOW_INT8 = 100_000
 #: Below this many vectors numpy's exact search takes less than importing torch.
 INT8_FROM = 4_000
@@ -83,8 +84,17 @@ def _steps(total: int, size: int, progress: Progress | None, phase: str):
             progress(phase, min(start + size, total), total)
 
 
-def _exact_rows(x: np.ndarray, rows: np.ndarray, k: int, groups, block: int = 1024, progress: Progress | None = None):
+#: Scratch memory of numpy's exact search: a block of rows takes about 20 bytes per vector each
+#: (similarities, their negation, the partition's indexes), so blocks shrink as sets grow (1,024
+#: rows up to 50k vectors, 53 at 1M) instead of taking 16 GiB.
+EXACT_SCRATCH_BYTES = 1 << 30
+
+
+def _exact_rows(x: np.ndarray, rows: np.ndarray, k: int, groups, block: int | None = None,
+                progress: Progress | None = None):
     n = len(x)
+    if block is None:
+        block = max(1, min(1024, EXACT_SCRATCH_BYTES // (20 * max(n, 1))))
     idx, sim = _empty(rows, k)
     for start in _steps(len(rows), block, progress, "exact search"):
         q = rows[start:start + block]
@@ -177,7 +187,10 @@ def _exact_rows_int8(x: np.ndarray, rows: np.ndarray, k: int, groups, *, margin:
         return idx, sim
     top = min(n, kk + margin)
     peak = float(np.abs(x).max()) or 1.0
-    xi = torch.from_numpy(np.rint(x * (127.0 / peak)).astype(np.int8))
+    xi8 = np.empty(x.shape, np.int8)
+    for s0 in range(0, n, chunk):  # in slices: no float copy of the whole set (2 GiB at 1M x 512)
+        xi8[s0:s0 + chunk] = np.rint(x[s0:s0 + chunk] * (127.0 / peak))
+    xi = torch.from_numpy(xi8)
     gt = None if groups is None else torch.from_numpy(np.asarray(groups, np.int64))
     width = min(chunk, n)
     tile = torch.empty((min(block, len(rows)), width), dtype=torch.int32)  # reused: no page faults per tile

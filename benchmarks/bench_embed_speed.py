@@ -2,8 +2,9 @@
 
 1. e2e: the chess train split (202 images, 2108 boxes), cache off. End-to-end crops/s (read,
    decode, crop, preprocess, infer; decoding overlaps inference) against the backbone alone on
-   the very same batches (recorded in an uncounted first pass), in the same process,
-   alternating; the best of ``--repeat`` for each.
+   the very same crops, in the batches an uncounted first pass formed (a counted pass may cut
+   them differently: the embedder hands the backbone a partial batch whenever it is idle), in the
+   same process, alternating; the best of ``--repeat`` for each.
 2. knn: N random 512-d vectors (iid Gaussian, and clustered like real embeddings): HNSW build
    and query time for every vector's 10 neighbours, recall@10 against exact search on a sample
    of 200 queries, resident memory; ef is chosen by measured recall as in the rule.
@@ -99,7 +100,7 @@ def bench_e2e(shared: Path, repeat: int) -> dict:
             bb.run(b)
         results["backbone"].append(crops / (time.perf_counter() - t0))
         print(f"  run {r}: end-to-end {results['e2e'][-1]:.1f} crops/s, backbone alone "
-              f"{results['backbone'][-1]:.1f} crops/s on the same {len(batches)} batches", flush=True)
+              f"{results['backbone'][-1]:.1f} crops/s on the same crops in {len(batches)} batches", flush=True)
     e2e, alone = max(results["e2e"]), max(results["backbone"])
     return {"crops": crops, "batches": len(batches), "threads": bb.threads, "batch_size": bb.batch_size,
             "e2e_crops_per_s": e2e, "backbone_crops_per_s": alone, "ratio": e2e / alone,

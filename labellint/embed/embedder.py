@@ -54,6 +54,7 @@ class Embedder(images.Visitor):
         # waits for the decode threads and they never wait for it (onnxruntime releases the GIL)
         self._queue: queue.Queue = queue.Queue(maxsize=3)
         self._thread: threading.Thread | None = None
+        self._busy = False  # the backbone thread is running a batch
         self._error: BaseException | None = None
         self._writes: list = []  # cache writes (fsync'd) run beside the backbone, not in its way
         self._writer = None
@@ -111,6 +112,10 @@ class Embedder(images.Visitor):
         self._batch.extend((row, ann, arr) for ann, arr in payload)
         while len(self._batch) >= self.backbone.batch_size:
             self._submit(self.backbone.batch_size)
+        if self._batch and not self._busy and self._queue.empty():
+            # the backbone is idle: give it what there is rather than wait for a full batch (a
+            # warm run embeds a few dozen crops; on the CPU a crop costs the same in any batch)
+            self._submit(len(self._batch))
 
     def finish(self) -> None:
         while self._batch:
@@ -152,10 +157,13 @@ class Embedder(images.Visitor):
                 return
             if self._error is not None:
                 continue
+            self._busy = True
             try:
                 self._infer(*item)
             except BaseException as exc:  # reported by finish() in the calling thread
                 self._error = exc
+            finally:
+                self._busy = False
 
     def _infer(self, part, x) -> None:
         t0 = time.perf_counter()

@@ -401,3 +401,21 @@ def test_search_reports_progress_in_every_phase(monkeypatch):
     knn.neighbours(x, 10, exact_below=0, progress=lambda *a: heard.append(a))
     assert [h for h in heard if h[0] == "building the graph"] == [("building the graph", d, 2500) for d in (1000, 2000, 2500)]
     assert heard[-1] == ("searching the graph", 2500, 2500)
+
+
+def test_a_backbone_that_gives_nan_is_a_clear_error(tmp_path):
+    onnx = pytest.importorskip("onnx", reason="building a test model needs onnx")
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("GlobalAveragePool", ["x"], ["p"]), helper.make_node("Flatten", ["p"], ["f"]),
+             helper.make_node("Abs", ["f"], ["a"]), helper.make_node("Neg", ["a"], ["n"]),
+             helper.make_node("Sqrt", ["n"], ["y"])]  # sqrt of a negative number: NaN
+    graph = helper.make_graph(nodes, "nan", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path = tmp_path / "nan.onnx"
+    onnx.save(model, str(path))
+    bb = backbone_mod.load(path, device="cpu")
+    with pytest.raises(LabellintError, match="non-finite embeddings .* for 2 of 2 crops"):
+        bb.run(np.ones((2, 3, 8, 8), np.float32))

@@ -165,7 +165,11 @@ class Backbone:
         for i in range(0, len(batch), self.batch_size):
             part = np.ascontiguousarray(batch[i:i + self.batch_size], dtype=np.float32)
             (y,) = self.session.run([self.output_name], {self.input_name: part})
-            out.append(np.asarray(y, dtype=np.float32).reshape(len(part), -1))
+            y = np.asarray(y, dtype=np.float32).reshape(len(part), -1)
+            if not np.isfinite(y).all():  # a broken model: neighbours of NaN would be noise
+                raise LabellintError(f"backbone {self.path} gave non-finite embeddings (NaN or infinity) "
+                                     f"for {int((~np.isfinite(y).all(axis=1)).sum())} of {len(part)} crops")
+            out.append(y)
         if not out:
             return np.zeros((0, self.dim), np.float32)
         return np.concatenate(out)

@@ -49,6 +49,7 @@ PROBE = 50_000
 #: 1M iid vectors, in benchmarks/bench_embed_speed.py.
 INT8_MARGIN = 16
 
+
 @dataclass
 class Neighbours:
     index: np.ndarray  # (n, k) int64 row of each neighbour, -1 where there are fewer than k

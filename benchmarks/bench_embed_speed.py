@@ -18,11 +18,14 @@
    time for those, scaled the same way. With
    ``--knn-hnsw``, the HNSW path on the same vectors too (build, ef tuning, query), for the
    crossover that sets knn.EXACT_BELOW_INT8.
+   knn-rule: what LL501 runs, knn.neighbours, on the same vectors, end to end: which search it
+   chose (exact, hnsw, or exact after a graph missed the recall), the time of each phase,
+   recall@10 against numpy on 200 queries, peak memory.
 3. warm: `labellint check` on the three chess files (LL4 + LL5) with an empty cache, then again
    after shifting 1% of the boxes by 2 px: warm time / cold time. Each run is a fresh process
    with a bytecode cache, as an installed package has.
 
-Usage: python benchmarks/bench_embed_speed.py [--part e2e,knn,knn-exact,warm] [--knn-n 1000000]
+Usage: python benchmarks/bench_embed_speed.py [--part e2e,knn,knn-exact,knn-rule,warm] [--knn-n 1000000]
        [--knn-data random] [--knn-d 512] [--knn-queries 20000] [--knn-hnsw]
 """
 
@@ -187,6 +190,31 @@ def bench_knn_exact(n: int, kind: str, d: int = 512, k: int = 10, queries: int =
     return out
 
 
+def bench_knn_rule(n: int, kind: str, d: int = 512, k: int = 10) -> dict:
+    from labellint.embed import knn
+
+    rng = np.random.default_rng(0)
+    x = vectors(n, kind, d, rng)
+    base = rss_gib()
+    phases: dict = {}
+    started = time.perf_counter()
+    last = [started]
+
+    def heard(phase, done, total):  # a phase runs from the previous report to its own last one
+        now = time.perf_counter()
+        phases[phase] = (phases[phase][0] if phase in phases else last[0], now)
+        last[0] = now
+
+    nb = knn.neighbours(x, k, progress=heard)
+    took = time.perf_counter() - started
+    q = rng.choice(n, size=min(200, n), replace=False)
+    truth, _ = knn._exact_rows(x, q, k, None)
+    recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(nb.index[q].tolist(), truth.tolist())]))
+    return {"n": n, "d": d, "data": kind, "method": nb.method, "ef": nb.ef, "graph_recall": nb.recall, "s": took,
+            "phases_s": {p: round(b - a, 1) for p, (a, b) in phases.items()}, "recall_at_10": recall,
+            "peak_rss_gib": rss_gib(), "rss_growth_gib": rss_gib() - base}
+
+
 def bench_knn_gpu(n: int, kind: str, d: int = 512, k: int = 10) -> dict | None:
     """The exact all-pairs search labellint runs when torch sees a GPU (knn.neighbours with device
     auto): time for every vector's k neighbours, and recall@10 against numpy's exact search on 200
@@ -315,6 +343,15 @@ def main(argv=None) -> int:
                 print(f"  hnsw on the same vectors: build {h['build_s']:.1f} s + ef tuning {h['ef_tuning_s']:.1f} s "
                       f"(ef {h['ef']}, recall@10 {h['recall_at_10']:.3f}) + query all {h['query_all_s_estimated']:.1f} s = "
                       f"{h['build_s'] + h['ef_tuning_s'] + h['query_all_s_estimated']:.0f} s", flush=True)
+    if "knn-rule" in parts:
+        out["knn_rule"] = []
+        for kind in args.knn_data.split(","):
+            r = bench_knn_rule(args.knn_n, kind, args.knn_d)
+            out["knn_rule"].append(r)
+            graph = f", the graph reached {r['graph_recall']:.3f} at ef {r['ef']}" if r["graph_recall"] is not None else ""
+            print(f"knn-rule {kind} n={r['n']} d={r['d']}: knn.neighbours chose {r['method']}{graph}; {r['s']:.0f} s "
+                  f"(phases, seconds: {r['phases_s']}), recall@10 "
+                  f"{r['recall_at_10']:.3f} vs numpy, peak RSS {r['peak_rss_gib']:.2f} GiB", flush=True)
     if "knn-gpu" in parts or ("knn" in parts and "cuda" in args.knn_device):
         out["knn_gpu"] = []
         for kind in args.knn_data.split(","):

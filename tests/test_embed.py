@@ -419,3 +419,25 @@ def test_a_backbone_that_gives_nan_is_a_clear_error(tmp_path):
     bb = backbone_mod.load(path, device="cpu")
     with pytest.raises(LabellintError, match="non-finite embeddings .* for 2 of 2 crops"):
         bb.run(np.ones((2, 3, 8, 8), np.float32))
+
+
+def test_phases_show_one_bar_line_and_remove_it(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from labellint import progress
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("PRE_COMMIT", raising=False)
+    monkeypatch.delenv("LABELLINT_NO_PROGRESS", raising=False)
+    console = Console(file=io.StringIO(), force_terminal=True, width=100)
+    with progress.bar(console) as bar:
+        with progress.Phases(bar, "neighbours") as phases:
+            x, _ = clustered(n=1500, d=16)
+            knn.neighbours(x, 5, progress=phases)
+            (task,) = bar.tasks
+            assert task.description == "neighbours: exact search" and task.completed == task.total == 1500
+        assert not bar.tasks  # gone when the search is done
+    with progress.Phases(None, "neighbours") as quiet:  # no bar (CI, pre-commit, not a terminal)
+        quiet("exact search", 1, 2)

@@ -165,11 +165,10 @@ def bench_knn_exact(n: int, kind: str, d: int = 512, k: int = 10, queries: int =
     base = rss_gib()
     probe = None
     if n >= 4 * knn.PROBE:  # what knn.neighbours decides first for a set this large
-        sample = x[np.sort(np.random.default_rng(0).choice(n, knn.PROBE, replace=False))]
         t0 = time.perf_counter()
-        ef, rec = knn.tune_ef(knn.build_hnsw(sample), sample, k + 1, target_recall=0.98)
+        ef, rec = knn.probe(x, k + 1, knn.TARGET_RECALL)
         probe = {"n": knn.PROBE, "ef": ef, "recall": rec, "s": time.perf_counter() - t0,
-                 "decision": "hnsw" if rec >= 0.98 else "exact"}
+                 "decision": "hnsw" if rec >= knn.TARGET_RECALL else "exact"}
     rows = np.sort(rng.choice(n, size=min(n, queries), replace=False))
     t0 = time.perf_counter()
     idx, _ = knn._exact_rows_int8(x, rows, k, None)
@@ -294,6 +293,37 @@ def bench_warm(shared: Path) -> dict:
             "findings_warm": len(r2["findings"])}
 
 
+def say_knn(r: dict) -> None:
+    print(f"knn {r['data']} n={r['n']} d={r['d']} M={r['M']} efC={r['ef_construction']}: build {r['build_s']:.1f} s, "
+          f"ef {r['ef']} (tuning {r['ef_tuning_s']:.1f} s), recall@10 {r['recall_at_10']:.3f}, "
+          f"query all (from a 20k sample) {r['query_all_s_estimated']:.1f} s, peak RSS {r['peak_rss_gib']:.2f} GiB", flush=True)
+
+
+def say_knn_exact(r: dict) -> None:
+    print(f"knn-exact {r['data']} n={r['n']} d={r['d']} (int8 + float32 re-rank, {r['torch_threads']} torch threads): "
+          f"{r['queries']} queries {r['queries_s']:.1f} s, all {r['n']} (scaled) {r['all_knn_s_estimated']:.0f} s, "
+          f"recall@10 {r['recall_at_10']:.3f} vs numpy float32 (numpy: all {r['numpy_all_knn_s_estimated']:.0f} s "
+          f"from {min(1024, r['queries'])} queries, {r['speedup_vs_numpy']:.1f}x slower), peak RSS {r['peak_rss_gib']:.2f} GiB "
+          f"({r['rss_growth_gib']:.2f} GiB over the vectors and their generation; with numpy's search {r['peak_rss_with_numpy_gib']:.2f} GiB)",
+          flush=True)
+    if r["probe"]:
+        pr = r["probe"]
+        print(f"  labellint's probe (HNSW on {pr['n']} sampled vectors): ef {pr['ef']}, recall@10 {pr['recall']:.3f} "
+              f"in {pr['s']:.0f} s -> {pr['decision']} search", flush=True)
+    if "hnsw" in r:
+        h = r["hnsw"]
+        print(f"  hnsw on the same vectors: build {h['build_s']:.1f} s + ef tuning {h['ef_tuning_s']:.1f} s "
+              f"(ef {h['ef']}, recall@10 {h['recall_at_10']:.3f}) + query all {h['query_all_s_estimated']:.1f} s = "
+              f"{h['build_s'] + h['ef_tuning_s'] + h['query_all_s_estimated']:.0f} s", flush=True)
+
+
+def say_knn_rule(r: dict) -> None:
+    graph = f", the graph reached {r['graph_recall']:.3f} at ef {r['ef']}" if r["graph_recall"] is not None else ""
+    print(f"knn-rule {r['data']} n={r['n']} d={r['d']}: knn.neighbours chose {r['method']}{graph}; {r['s']:.0f} s "
+          f"(phases, seconds: {r['phases_s']}), recall@10 {r['recall_at_10']:.3f} vs numpy, "
+          f"peak RSS {r['peak_rss_gib']:.2f} GiB", flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", type=Path, default=Path(os.environ.get("LABELLINT_SHARED", REPO.parent / "shared")))
@@ -315,43 +345,22 @@ def main(argv=None) -> int:
         print(f"e2e: {r['crops']} crops in {r['batches']} batches of {r['batch_size']}, onnxruntime threads "
               f"{r['threads']}: end-to-end {r['e2e_crops_per_s']:.1f} crops/s, backbone alone "
               f"{r['backbone_crops_per_s']:.1f} crops/s, ratio {r['ratio']:.2f}", flush=True)
+    kinds = args.knn_data.split(",")
+
+    def each(run, say) -> list:  # every kind of data, each figure printed as soon as it is known
+        results = []
+        for kind in kinds:
+            results.append(run(kind))
+            say(results[-1])
+        return results
+
     if "knn" in parts:
-        out["knn"] = []
-        for kind in args.knn_data.split(","):
-            r = bench_knn(args.knn_n, kind, args.knn_d)
-            out["knn"].append(r)
-            print(f"knn {kind} n={r['n']} d={r['d']} M={r['M']} efC={r['ef_construction']}: build {r['build_s']:.1f} s, "
-                  f"ef {r['ef']} (tuning {r['ef_tuning_s']:.1f} s), recall@10 {r['recall_at_10']:.3f}, "
-                  f"query all (from a 20k sample) {r['query_all_s_estimated']:.1f} s, peak RSS {r['peak_rss_gib']:.2f} GiB", flush=True)
+        out["knn"] = each(lambda kind: bench_knn(args.knn_n, kind, args.knn_d), say_knn)
     if "knn-exact" in parts:
-        out["knn_exact"] = []
-        for kind in args.knn_data.split(","):
-            r = bench_knn_exact(args.knn_n, kind, args.knn_d, queries=args.knn_queries, hnsw=args.knn_hnsw)
-            out["knn_exact"].append(r)
-            print(f"knn-exact {kind} n={r['n']} d={r['d']} (int8 + float32 re-rank, {r['torch_threads']} torch threads): "
-                  f"{r['queries']} queries {r['queries_s']:.1f} s, all {r['n']} (scaled) {r['all_knn_s_estimated']:.0f} s, "
-                  f"recall@10 {r['recall_at_10']:.3f} vs numpy float32 (numpy: all {r['numpy_all_knn_s_estimated']:.0f} s "
-                  f"from {min(1024, r['queries'])} queries, {r['speedup_vs_numpy']:.1f}x slower), peak RSS {r['peak_rss_gib']:.2f} GiB "
-                  f"({r['rss_growth_gib']:.2f} GiB over the vectors and their generation; with numpy's search {r['peak_rss_with_numpy_gib']:.2f} GiB)",
-                  flush=True)
-            if r["probe"]:
-                pr = r["probe"]
-                print(f"  labellint's probe (HNSW on {pr['n']} sampled vectors): ef {pr['ef']}, recall@10 {pr['recall']:.3f} "
-                      f"in {pr['s']:.0f} s -> {pr['decision']} search", flush=True)
-            if "hnsw" in r:
-                h = r["hnsw"]
-                print(f"  hnsw on the same vectors: build {h['build_s']:.1f} s + ef tuning {h['ef_tuning_s']:.1f} s "
-                      f"(ef {h['ef']}, recall@10 {h['recall_at_10']:.3f}) + query all {h['query_all_s_estimated']:.1f} s = "
-                      f"{h['build_s'] + h['ef_tuning_s'] + h['query_all_s_estimated']:.0f} s", flush=True)
+        out["knn_exact"] = each(lambda kind: bench_knn_exact(args.knn_n, kind, args.knn_d, queries=args.knn_queries,
+                                                             hnsw=args.knn_hnsw), say_knn_exact)
     if "knn-rule" in parts:
-        out["knn_rule"] = []
-        for kind in args.knn_data.split(","):
-            r = bench_knn_rule(args.knn_n, kind, args.knn_d)
-            out["knn_rule"].append(r)
-            graph = f", the graph reached {r['graph_recall']:.3f} at ef {r['ef']}" if r["graph_recall"] is not None else ""
-            print(f"knn-rule {kind} n={r['n']} d={r['d']}: knn.neighbours chose {r['method']}{graph}; {r['s']:.0f} s "
-                  f"(phases, seconds: {r['phases_s']}), recall@10 "
-                  f"{r['recall_at_10']:.3f} vs numpy, peak RSS {r['peak_rss_gib']:.2f} GiB", flush=True)
+        out["knn_rule"] = each(lambda kind: bench_knn_rule(args.knn_n, kind, args.knn_d), say_knn_rule)
     if "knn-gpu" in parts or ("knn" in parts and "cuda" in args.knn_device):
         out["knn_gpu"] = []
         for kind in args.knn_data.split(","):

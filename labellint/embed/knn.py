@@ -42,6 +42,8 @@ HNSW_EF_CONSTRUCTION = 200
 #: reaches the recall there, none will on the whole set (recall only falls as the set grows), and
 #: the full build (about 23 min for 1M 512-d vectors on 2 cores) is skipped.
 PROBE = 50_000
+#: The recall@k that neighbours() promises: a graph whose measured recall stays below it is not used.
+TARGET_RECALL = 0.98
 #: Candidates beyond k that the int8 product keeps for the float32 re-rank. Its rounding (127
 #: levels up to the largest component) typically moves a similarity by under 1e-3, so a true
 #: neighbour misses the first k + 16 by int8 only when 16 others lie that close to it, and then
@@ -272,6 +274,14 @@ def tune_ef(index, x: np.ndarray, k: int, target_recall: float, sample: int = 25
         ef *= 2
 
 
+def probe(x: np.ndarray, k: int, target_recall: float, threads: int = -1, progress: Progress | None = None):
+    """(ef, recall@k) of an HNSW graph on PROBE sampled rows of ``x``, ef tuned towards
+    ``target_recall``: what a graph can do on this data, at a fraction of a full build."""
+    sample = x[np.sort(np.random.default_rng(0).choice(len(x), PROBE, replace=False))]
+    graph = build_hnsw(sample, threads=threads, progress=progress, phase="checking a graph on a sample")
+    return tune_ef(graph, sample, k, target_recall, threads=threads)
+
+
 def _exact_instead(x: np.ndarray, k: int, groups, ef: int, recall: float, progress: Progress | None) -> Neighbours:
     """No ef reached the recall asked for (vectors with no structure for a graph to use): keep the
     promise with exact search, however long it takes; ``recall`` says what the graph reached."""
@@ -285,7 +295,7 @@ def exact_limit() -> int:
 
 
 def neighbours(x: np.ndarray, k: int, groups=None, *, exact_below: int | None = None,
-               target_recall: float = 0.98, threads: int = -1, device: str = "auto",
+               target_recall: float = TARGET_RECALL, threads: int = -1, device: str = "auto",
                progress: Progress | None = None) -> Neighbours:
     """The k most similar other rows of every row; rows sharing a ``groups`` value are skipped.
     ``device``: ``auto`` or ``cuda`` searches exactly on a GPU when torch sees one. Above
@@ -311,9 +321,7 @@ def neighbours(x: np.ndarray, k: int, groups=None, *, exact_below: int | None = 
         extra += int(min(counts.max() - 1, 2 * k))
     want = min(n, k + extra)
     if n >= 4 * PROBE:
-        sample = x[np.sort(np.random.default_rng(0).choice(n, PROBE, replace=False))]
-        probe = build_hnsw(sample, threads=threads, progress=progress, phase="checking a graph on a sample")
-        ef, recall = tune_ef(probe, sample, want, target_recall, threads=threads)
+        ef, recall = probe(x, want, target_recall, threads=threads, progress=progress)
         if recall < target_recall:
             return _exact_instead(x, k, groups, ef, recall, progress)
     index = build_hnsw(x, threads=threads, progress=progress)

@@ -20,6 +20,7 @@ from labellint.report import FORMATS
 from labellint.report import github as github_report
 from labellint.report import jsonfmt, sarif
 from labellint.report import text as text_report
+from labellint.report.safe import clean
 from labellint.run import Options, check as run_check
 
 
@@ -122,6 +123,8 @@ def check(paths, select, ignore, extend_select, config_file, images, output_form
         opts.keep_datasets = True
     result = run_check(paths, opts, _console(stderr=True))
     code = result.exit_code(exit_zero)
+    if result.errors:  # exit 2: one line per error on stderr and no text report (the machine formats carry them)
+        _print_errors(result)
     rendered = None
     if output_format == "html":
         from labellint.report import html as html_report  # Pillow and thumbnails only when asked for
@@ -133,19 +136,28 @@ def check(paths, select, ignore, extend_select, config_file, images, output_form
         rendered = sarif.render(result)
     elif output_format == "github":
         rendered = github_report.render(result)
-    if output_file is not None:
+    if output_file is not None and (rendered is not None or not result.errors):
         atomic_write(output_file, rendered if rendered is not None else _text_to_string(result, limit, statistics))
     if output_format == "html":
-        click.echo(f"review gallery written to {output_file} ({len(result.findings)} findings)", err=True)
-    if opts.fix:
+        n = len(result.findings)
+        click.echo(f"review gallery written to {output_file} ({n} finding{'s' * (n != 1)})", err=True)
+    if opts.fix and (not result.errors or any(r.changed for r in result.fixes)):  # files were rewritten: say so
         text_report.fix_summary(result, _console(stderr=True), written=True)
     if output_file is None and output_format in ("json", "sarif"):
         sys.stdout.write(rendered)
     else:
         if output_format == "github" and output_file is None:
             sys.stdout.write(rendered)
-        text_report.render(result, _console(), limit, statistics)
+        if not result.errors:
+            text_report.render(result, _console(), limit, statistics)
     sys.exit(code)
+
+
+def _print_errors(result) -> None:
+    """A run's input errors as the CLI promises them: one line each on stderr, paths relative to
+    the current directory (``labellint: error: FILE:LINE:COL: message``)."""
+    for line in result.error_lines or result.errors:
+        click.echo(f"labellint: error: {clean(line)}", err=True)
 
 
 def _diff(paths, opts) -> None:
@@ -153,14 +165,13 @@ def _diff(paths, opts) -> None:
     from labellint.fix import runner
 
     result = run_check(paths, opts, _console(stderr=True))
+    if result.errors:  # the error lines and nothing else, as for `check`
+        _print_errors(result)
+        sys.exit(2)
     for record in result.fixes:
         if record.changed:
             sys.stdout.write(runner.unified_diff(record))
-    for err in result.errors:
-        click.echo(f"labellint: error: {err}", err=True)
     text_report.fix_summary(result, _console(stderr=True), written=False)
-    if result.errors:
-        sys.exit(2)
     sys.exit(1 if any(r.changed for r in result.fixes) else 0)
 
 
@@ -183,13 +194,14 @@ def apply_cmd(decisions_file, dataset, output, force, dry_run, baseline):
     """Apply review decisions (the gallery's download) to a COCO file: relabels, deletions, box edits."""
     from labellint.coco import load
     from labellint.fix import decisions as decisions_mod
-    from labellint.fsutil import display_path
+    from labellint.fsutil import cwd_relative, display_path
     from labellint.report.safe import clean
 
     items, _ = decisions_mod.read(decisions_file)
-    relpath, _ = display_path(dataset)
+    relpath, _ = display_path(dataset)  # what the decisions name (repository-relative)
+    shown = cwd_relative(dataset)  # what people read
     mine, note = decisions_mod.for_file(items, relpath)
-    ds = load(dataset, relpath)
+    ds = load(dataset, shown)
     plan = decisions_mod.plan(ds, mine, force)
     out = _console()
     if note:
@@ -198,7 +210,7 @@ def apply_cmd(decisions_file, dataset, output, force, dry_run, baseline):
         for line in plan.conflicts[:20]:
             click.echo(f"labellint: conflict: {clean(line)}", err=True)
         more = f" (and {len(plan.conflicts) - 20} more)" if len(plan.conflicts) > 20 else ""
-        click.echo(f"labellint: error: {relpath}: {len(plan.conflicts)} decision(s){more} do not match the file "
+        click.echo(f"labellint: error: {shown}: {len(plan.conflicts)} decision(s){more} do not match the file "
                    "as it is now; nothing was written. Re-run the report and review again, or pass --force.", err=True)
         sys.exit(2)
     target = output or dataset
@@ -217,7 +229,7 @@ def apply_cmd(decisions_file, dataset, output, force, dry_run, baseline):
         out.print(Text(f"{added} kept finding{'s' * (added != 1)} added to {baseline}", style="dim"))
     verb = "would change" if dry_run else "changed"
     n = len(plan.changes)
-    summary = (f"{verb} {n} annotation{'s' * (n != 1)} in {target}" if n else f"nothing to change in {relpath}")
+    summary = (f"{verb} {n} annotation{'s' * (n != 1)} in {target}" if n else f"nothing to change in {shown}")
     extra = []
     if plan.already:
         extra.append(f"{len(plan.already)} already applied")
@@ -267,14 +279,59 @@ def rule_cmd(code):
 
         close = difflib.get_close_matches(code.upper(), list(rules), n=1)
         raise LabellintError(f"unknown rule '{code}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
-    from rich.markdown import Markdown  # ~30 ms of imports only this command needs
-
     console = _console()
     console.print(Text(f"{rule.code} {rule.name}", style="bold"))
     console.print(Text(f"default severity: {rule.severity} · fix: {rule.fix} · from: {rule.origin}"))
     opts = ", ".join(f"{k} = {v!r}" for k, v in rule.options.items()) or "none"
     console.print(Text(f"options: {opts}\n"))
-    console.print(Markdown(rule.doc))
+    print_rule_doc(console, rule.doc)
+
+
+# the labels of a rule doc's ```json bad``` / ```json good``` examples (registry.Rule.examples)
+EXAMPLE_LABELS = {"bad": ("✗ reported", "bold red"), "good": ("✓ clean", "bold green")}
+
+
+def print_rule_doc(console: Console, doc: str) -> None:
+    """A rule docstring (Markdown) for the terminal: each example under its label ("✗ reported",
+    "✓ clean"), code blocks highlighted but neither boxed nor padded, and no line padded to the
+    terminal width (rich pads paragraphs, list items and code blocks with trailing spaces)."""
+    from rich.markdown import CodeBlock, Markdown  # ~30 ms of imports only this command needs
+    from rich.segment import Segment, Segments
+    from rich.syntax import Syntax
+
+    class Example(CodeBlock):
+        label: str | None = None
+
+        @classmethod
+        def create(cls, markdown, token):
+            lexer, _, label = (token.info or "").strip().partition(" ")
+            block = cls(lexer or "text", markdown.code_theme)
+            block.label = label.strip() or None
+            return block
+
+        def __rich_console__(self, console, options):
+            if self.label:
+                shown, style = EXAMPLE_LABELS.get(self.label, (self.label, "bold"))
+                yield Text(shown, style=style)
+            code = str(self.text).rstrip()
+            highlighted = Syntax(code, self.lexer_name, theme=self.theme, background_color="default").highlight(code)
+            for line in highlighted.split("\n"):
+                yield Text("  ") + line
+
+    class RuleDoc(Markdown):
+        elements = {**Markdown.elements, "fence": Example, "code_block": Example}
+
+    options = console.options
+    if console.soft_wrap:  # a pipe: paragraphs stay whole lines, as console.print(soft_wrap=True) leaves them
+        options = options.update(width=max(options.max_width, len(doc) + 8), no_wrap=True, overflow="ignore")
+    out: list = []
+    for line in console.render_lines(RuleDoc(doc), options, pad=False):
+        while line and not line[-1].control and not line[-1].text.rstrip():
+            line.pop()
+        if line and not line[-1].control:
+            line[-1] = Segment(line[-1].text.rstrip(), line[-1].style)
+        out += [*line, Segment.line()]
+    console.print(Segments(out), end="")
 
 
 @cli.group("baseline", cls=_Group)
@@ -293,8 +350,7 @@ def baseline_create(paths, select, ignore, extend_select, config_file, images, o
 
     result = run_check(paths, _options(select, ignore, extend_select, config_file, images), _console(stderr=True))
     if result.errors:
-        for e in result.errors:
-            click.echo(f"labellint: error: {e}", err=True)
+        _print_errors(result)
         sys.exit(2)
     n = baseline_mod.write(output, result.findings)
     click.echo(f"wrote {n} finding{'s' * (n != 1)} to {output}")
@@ -311,9 +367,10 @@ def demo_cmd(out, n_images, seed, val_images):
     from labellint import demo
 
     path = demo.write(out, n_images, seed, val_images)
-    click.echo(f"wrote {path} ({n_images} images under {out / 'images'}); injected defects: {out / 'DEFECTS.md'}")
+    click.echo(f"wrote {path} ({n_images} image{'s' * (n_images != 1)} under {out / 'images'}); "
+               f"injected defects: {out / 'DEFECTS.md'}")
     if val_images:
-        click.echo(f"wrote {out / 'val.json'} ({val_images} clean images for evaluation)")
+        click.echo(f"wrote {out / 'val.json'} ({val_images} clean image{'s' * (val_images != 1)} for evaluation)")
 
 
 @cli.group("backbone", cls=_Group)

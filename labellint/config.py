@@ -85,6 +85,13 @@ def match_codes(patterns, rules: dict[str, Rule], source=None, text="", what="co
     return out
 
 
+def check_cli_codes(rules: dict[str, Rule], select=None, ignore=(), extend_select=()) -> None:
+    """Rule codes given on the command line, checked once before any file is read: a wrong one
+    is one error that names its option (``unknown rule code 'LL9' in --select``)."""
+    for option, codes in (("--select", select or ()), ("--ignore", ignore), ("--extend-select", extend_select)):
+        match_codes(codes, rules, what=option)
+
+
 def parse(table: dict, rules: dict[str, Rule], source: Path | None = None, text: str = "") -> Config:
     cfg = Config(source=source, root=source.parent if source else None)
     for key, value in table.items():
@@ -199,10 +206,16 @@ def load_for(path: Path, rules: dict[str, Rule], explicit: Path | None = None) -
 
 def settings_for(cfg: Config, rules: dict[str, Rule], relpath: str, abspath: Path | None,
                  cli_select=None, cli_ignore=(), cli_extend_select=()) -> FileSettings:
-    select = cli_select if cli_select is not None else cfg.select
-    enabled = match_codes(select, rules) if select is not None else set(rules)
-    enabled |= match_codes(list(cfg.extend_select) + list(cli_extend_select), rules)
-    enabled -= match_codes(list(cfg.ignore) + list(cli_ignore), rules)
+    # codes from the config file were checked (with file and line) when it was parsed, those of
+    # the command line by check_cli_codes: ``what`` only names the option should one slip through
+    if cli_select is not None:
+        enabled = match_codes(cli_select, rules, what="--select")
+    else:
+        enabled = match_codes(cfg.select, rules, what="select") if cfg.select is not None else set(rules)
+    enabled |= match_codes(cfg.extend_select, rules, what="extend-select")
+    enabled |= match_codes(cli_extend_select, rules, what="--extend-select")
+    enabled -= match_codes(cfg.ignore, rules, what="ignore")
+    enabled -= match_codes(cli_ignore, rules, what="--ignore")
     for glob, codes in cfg.per_file_ignores.items():
         target = relpath
         if cfg.root is not None and abspath is not None:
@@ -211,7 +224,7 @@ def settings_for(cfg: Config, rules: dict[str, Rule], relpath: str, abspath: Pat
             except ValueError:
                 pass
         if fnmatch.fnmatch(target, glob) or fnmatch.fnmatch(Path(target).name, glob):
-            enabled -= match_codes(codes, rules)
+            enabled -= match_codes(codes, rules, what="per-file-ignores")
     chosen = [rules[c] for c in sorted(enabled)]
     return FileSettings(
         rules=chosen,

@@ -98,3 +98,33 @@ def display_path(path: Path) -> tuple[str, Path | None]:
         return absolute.relative_to(base).as_posix(), root
     except ValueError:
         return absolute.as_posix(), root
+
+
+def cwd_relative(path: str | Path) -> str:
+    """How a path is shown to people (text report, one-line errors): relative to the current
+    directory when it lies under it, else absolute, as ruff prints paths; editors and terminals
+    open ``file:line:col`` from there. Machine formats keep repository-relative paths
+    (:func:`display_path`)."""
+    absolute = os.path.normpath(os.path.abspath(path))
+    try:
+        cwd = os.getcwd()
+    except OSError:  # the current directory was deleted
+        return absolute
+    for candidate, base in ((absolute, cwd), (os.path.realpath(absolute), os.path.realpath(cwd))):
+        if candidate == base:
+            return "."
+        if candidate.startswith(base.rstrip(os.sep) + os.sep):
+            return candidate[len(base.rstrip(os.sep)) + 1:]
+    return absolute
+
+
+def line_for_people(exc: LabellintError, shown: dict[str, str] | None = None) -> str:
+    """``exc.one_line()`` with its path as people read it: a repository-relative path found in
+    ``shown`` (relpath -> shown path) is replaced, an absolute one made relative to the current
+    directory (see :func:`cwd_relative`); one already relative was typed by the user and stays."""
+    path = exc.path
+    if path and shown and path in shown:
+        path = shown[path]
+    elif path and os.path.isabs(path):
+        path = cwd_relative(path)
+    return LabellintError(exc.message, path, exc.line, exc.column).one_line()

@@ -9,6 +9,7 @@ import os
 import click
 
 from labellint.errors import LabellintError
+from labellint.fsutil import line_for_people
 
 
 class GuardedGroup(click.Group):
@@ -16,7 +17,8 @@ class GuardedGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LabellintError as exc:
-            click.echo(f"labellint: error: {exc.one_line()}", err=True)
+            # a path as people read it: an absolute one (a config found upwards) relative to the cwd
+            click.echo(f"labellint: error: {line_for_people(exc)}", err=True)
             ctx.exit(2)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise

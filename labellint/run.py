@@ -18,7 +18,7 @@ from labellint import engine, progress, registry
 from labellint.coco import NotCoco, load, load_bytes
 from labellint.errors import InputError, LabellintError
 from labellint.findings import Finding, Severity, rank
-from labellint.fsutil import atomic_write, display_path
+from labellint.fsutil import atomic_write, cwd_relative, display_path, line_for_people
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Options:
 
 @dataclass
 class FileOutcome:
-    path: str
+    path: str  # relative to the repository root (see fsutil.display_path)
     status: str  # "linted", "skipped" or "error"
     note: str | None = None
     counts: dict = field(default_factory=dict)
@@ -54,9 +54,12 @@ class FileOutcome:
 class Result:
     findings: list[Finding] = field(default_factory=list)
     files: list[FileOutcome] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # one line each, repository-relative paths (JSON, SARIF)
+    error_lines: list[str] = field(default_factory=list)  # the same for people: paths relative to the cwd
     notes: list[str] = field(default_factory=list)
     skipped_rules: dict[str, str] = field(default_factory=dict)  # code -> reason
+    skipped_needs: dict[str, tuple] = field(default_factory=dict)  # code -> the run inputs it lacked
+    shown: dict[str, str] = field(default_factory=dict)  # relpath -> the path people read (cwd-relative)
     rules: list = field(default_factory=list)  # every rule enabled for some file
     fail_on: Severity = Severity.ERROR
     hidden: int = 0  # findings hidden by the baseline or the diff base
@@ -64,6 +67,11 @@ class Result:
     datasets: dict = field(default_factory=dict)  # relpath -> Dataset, with Options.keep_datasets
     sources: dict = field(default_factory=dict)  # relpath -> the Path that was read
     fixes: list = field(default_factory=list)  # fix.runner.FileFix per file, with --fix/--diff
+
+    def shown_path(self, relpath: str) -> str:
+        """A file's path in the text report: relative to the current directory, as ruff and
+        compilers print it (machine formats keep the repository-relative ``relpath``)."""
+        return self.shown.get(relpath, relpath)
 
     def by_severity(self) -> Counter:
         by_level = Counter(f.severity for f in self.findings)
@@ -77,9 +85,16 @@ class Result:
         return 1 if any(f.severity >= self.fail_on for f in self.findings) else 0
 
 
-_REQUIREMENT_REASONS = {"images": "needs --images DIR",
-                        "backbone": "needs --backbone MODEL.onnx (or LABELLINT_BACKBONE)",
-                        "predictions": "needs --predictions PRED.json"}
+# the run inputs a rule may REQUIRE, as the option that gives each (per-rule reasons in JSON/SARIF)
+_REQUIREMENTS = {"images": "--images DIR",
+                 "backbone": "--backbone MODEL.onnx (or LABELLINT_BACKBONE)",
+                 "predictions": "--predictions PRED.json"}
+
+
+def skip_reason(needs) -> str:
+    """Why a rule was skipped, from the inputs it lacked: every one of them (a rule that needs
+    both images and a backbone says so), e.g. ``needs --images DIR and --backbone MODEL.onnx (...)``."""
+    return "needs " + " and ".join(_REQUIREMENTS.get(n, n) for n in needs) if needs else "skipped"
 
 
 def expand(paths) -> list[Path]:
@@ -95,6 +110,7 @@ def expand(paths) -> list[Path]:
 def check(paths, opts: Options, console: Console | None = None) -> Result:
     console = console or Console(stderr=True)
     rules = registry.by_code()
+    config_mod.check_cli_codes(rules, opts.select, opts.ignore, opts.extend_select)  # once, naming the option
     result = Result()
     _, plugin_warnings = registry.discover()
     result.notes.extend(plugin_warnings)
@@ -121,7 +137,8 @@ def check(paths, opts: Options, console: Console | None = None) -> Result:
         context["progress"] = bar if progress.enabled(console) else None
         for path in files:
             relpath, root = display_path(path)
-            bar.update(task, description=f"linting {relpath}")
+            shown = result.shown[relpath] = cwd_relative(path)
+            bar.update(task, description=f"linting {shown}")
             try:
                 cfg = config_mod.load_for(path, rules, opts.config)
                 fail_levels.append(cfg.fail_on)
@@ -146,9 +163,9 @@ def check(paths, opts: Options, console: Console | None = None) -> Result:
                 if engine.wants_many(settings):
                     many.append((ds, settings))
                 for code in skipped:
-                    reason = next((_REQUIREMENT_REASONS.get(n, f"needs {n}") for n in rules[code].requires
-                                   if not context.get(n)), "skipped")
-                    result.skipped_rules[code] = reason
+                    needs = tuple(n for n in rules[code].requires if not context.get(n))
+                    result.skipped_needs[code] = needs
+                    result.skipped_rules[code] = skip_reason(needs)
                 if opts.diff_base:
                     before, base_ds = base if base else (set(), None)
                     new = [f for f in findings if f.fingerprint not in before]
@@ -171,7 +188,9 @@ def check(paths, opts: Options, console: Console | None = None) -> Result:
             except LabellintError as exc:
                 if exc.path is None:
                     exc.path = relpath
-                result.errors.append(exc.one_line())
+                if exc.one_line() not in result.errors:  # a broken config is one error, not one per file
+                    result.errors.append(exc.one_line())
+                    result.error_lines.append(line_for_people(exc, result.shown))
                 result.files.append(FileOutcome(relpath, "error", exc.one_line()))
             bar.advance(task)
         if len(many) > 1:

@@ -32,10 +32,8 @@ ids). None for images and categories: annotations point at them by id, and which
 cannot be known from the file.
 """
 
-import numpy as np
-
-from labellint.coco import MISSING_ID
 from labellint.findings import Fix, entity_problem, set_field
+from labellint.rules._ids import annotation_repeats, fresh_annotation_ids, repeated_rows
 
 CODE = "LL010"
 NAME = "duplicate-id"
@@ -46,30 +44,18 @@ FIX = "safe"
 _SINGULAR = {"images": "image", "annotations": "annotation", "categories": "category"}
 
 
-def repeated_rows(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows whose id already appeared earlier, and the row of that first appearance."""
-    order = np.argsort(ids, kind="stable")
-    s = ids[order]
-    same = np.zeros(len(ids), bool)
-    same[1:] = (s[1:] == s[:-1]) & (s[1:] != MISSING_ID)
-    group_start = np.maximum.accumulate(np.where(~same, np.arange(len(ids)), 0))
-    return order[same], order[group_start[same]]
-
-
 def check(ds, options):
     for section in ("images", "annotations", "categories"):
         ids = getattr(ds, section).id
         if len(ids) < 2:
             continue
-        rows, firsts = repeated_rows(ids)
-        valid = ids[ids != MISSING_ID]
-        next_id = int(valid.max()) + 1 if valid.size else 1
+        rows, firsts = annotation_repeats(ds) if section == "annotations" else repeated_rows(ids)
+        fresh = fresh_annotation_ids(ds) if section == "annotations" else {}
         for row, first in zip(rows.tolist(), firsts.tolist()):
             fix = None
-            if section == "annotations":  # one fresh id each, so fixes never collide
-                fix = Fix(f"give the later annotation the unused id {next_id}",
-                          (set_field("annotations", row, "id", next_id),))
-                next_id += 1
+            if section == "annotations":  # one fresh id each (shared with LL014), so fixes never collide
+                fix = Fix(f"give the later annotation the unused id {fresh[row]}",
+                          (set_field("annotations", row, "id", fresh[row]),))
             yield entity_problem(
                 section, row,
                 f"{_SINGULAR[section]} id {int(ids[row])} is already used by /{section}/{first}",

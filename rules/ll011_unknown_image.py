@@ -24,12 +24,13 @@ file without their annotations, or two files were merged with clashing ids.
 None.
 
 ## Fix
-Unsafe: delete the annotation (or restore its image entry).
+Unsafe: delete the annotation (or restore its image entry). None when an image has this id
+written as a string (`"id": "5"`): the message names that image, whose id is what to fix.
 """
 
 import numpy as np
 
-from labellint.coco import MISSING_ID
+from labellint.coco import MISSING_ID, idvalues
 from labellint.findings import Fix, Problem, delete
 
 CODE = "LL011"
@@ -43,5 +44,7 @@ def check(ds, options):
     image_id = ds.annotations.image_id
     bad = (ds.ann_image_row < 0) & (image_id != MISSING_ID)
     for row in np.flatnonzero(bad).tolist():
-        yield Problem(f"image_id {int(image_id[row])} is not the id of any image", annotation=row,
-                      fix=Fix("delete the annotation", (delete("annotations", row),), "unsafe"))
+        message, mistyped = idvalues.unknown_reference(ds, "image_id", int(image_id[row]))
+        # the image is there with its id mistyped: that id is the thing to fix, not this box
+        fix = None if mistyped else Fix("delete the annotation", (delete("annotations", row),), "unsafe")
+        yield Problem(message, annotation=row, fix=fix)

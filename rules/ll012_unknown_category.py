@@ -28,7 +28,7 @@ None automatically: relabel the box to an existing class, or add the missing cat
 
 import numpy as np
 
-from labellint.coco import MISSING_ID
+from labellint.coco import MISSING_ID, idvalues
 from labellint.findings import Problem
 
 CODE = "LL012"
@@ -42,4 +42,4 @@ def check(ds, options):
     category_id = ds.annotations.category_id
     bad = (ds.ann_category_row < 0) & (category_id != MISSING_ID)
     for row in np.flatnonzero(bad).tolist():
-        yield Problem(f"category_id {int(category_id[row])} is not the id of any category", annotation=row)
+        yield Problem(idvalues.unknown_reference(ds, "category_id", int(category_id[row]))[0], annotation=row)

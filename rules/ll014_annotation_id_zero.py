@@ -31,8 +31,8 @@ file refers to annotation ids.
 
 import numpy as np
 
-from labellint.coco import MISSING_ID
 from labellint.findings import Fix, Problem, set_field
+from labellint.rules._ids import fresh_annotation_ids
 
 CODE = "LL014"
 NAME = "annotation-id-zero"
@@ -42,11 +42,10 @@ FIX = "safe"
 
 
 def check(ds, options):
-    ids = ds.annotations.id
-    valid = ids[ids != MISSING_ID]
-    next_id = int(valid.max()) + 1 if valid.size else 1
-    for row in np.flatnonzero(ids == 0).tolist():
-        new_id, next_id = next_id, next_id + 1  # one fresh id each, so fixes never collide
+    rows = np.flatnonzero(ds.annotations.id == 0).tolist()
+    fresh = fresh_annotation_ids(ds) if rows else {}  # shared with LL010, so fixes never collide
+    for row in rows:
+        new_id = fresh[row]
         yield Problem("annotation id 0: pycocotools' COCOeval reads a match with id 0 as 'unmatched', so this box "
                       "never counts as detected and every mAP computed on this file is silently wrong; "
                       "start annotation ids at 1", annotation=row,

@@ -51,7 +51,6 @@ _RASTER_SLACK = 0.6
 def check(ds, options):
     rel = float(options["relative_tolerance"])
     area = ds.annotations.area
-    bbox = ds.annotations.bbox
     seg_area, extent = geometry.segmentation_shapes(ds)
     no_segmentation = geometry.segmentations(ds).kind == geometry.NONE
     with np.errstate(invalid="ignore"):  # Infinity in a box (LL002's) makes nan here

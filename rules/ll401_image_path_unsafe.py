@@ -10,7 +10,8 @@ A dataset is often linted in CI on files that anyone can send in a pull request.
 arbitrary files of the machine. Absolute paths also break as soon as the data moves.
 
 ## Example
-With `--images data/images`, a file name that climbs out of the root is refused:
+With `--images data/images` and a file `secrets/key.jpg` beside `data/`, a file name that
+climbs out of the root to it is refused, never opened:
 ```json bad
 {"images": [{"id": 1, "file_name": "../../secrets/key.jpg", "width": 64, "height": 48}],
  "annotations": [], "categories": [{"id": 1, "name": "cat"}]}
@@ -37,6 +38,8 @@ SEVERITY = "error"
 OPTIONS: dict = {}
 FIX = "none"
 REQUIRES = ("images",)
+#: what the examples' image root holds (tests/rule_examples.py builds it)
+EXAMPLE_IMAGES = {"a.jpg": "64x48", "../../secrets/key.jpg": "64x48"}
 
 
 def prepare(ds, options):

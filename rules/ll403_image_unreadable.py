@@ -11,7 +11,8 @@ the middle of a training epoch, or decodes with a grey lower half that the boxes
 
 ## Example
 With `a.jpg` a whole 64x48 JPEG and `cut.jpg` the same file cut off after 60% of its
-bytes by an interrupted copy:
+bytes by an interrupted copy: `cut.jpg` opens (its header is whole) and its decode stops at the
+cut (`image file is truncated`):
 ```json bad
 {"images": [{"id": 1, "file_name": "cut.jpg", "width": 64, "height": 48}],
  "annotations": [], "categories": [{"id": 1, "name": "cat"}]}
@@ -37,6 +38,8 @@ SEVERITY = "error"
 OPTIONS: dict = {}
 FIX = "none"
 REQUIRES = ("images",)
+#: what the examples' image root holds (tests/rule_examples.py builds it)
+EXAMPLE_IMAGES = {"a.jpg": "64x48", "cut.jpg": "a.jpg cut at 60%"}
 
 
 def prepare(ds, options):

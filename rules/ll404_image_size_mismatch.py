@@ -38,6 +38,8 @@ SEVERITY = "error"
 OPTIONS: dict = {}
 FIX = "unsafe"
 REQUIRES = ("images",)
+#: what the examples' image root holds (tests/rule_examples.py builds it)
+EXAMPLE_IMAGES = {"a.jpg": "64x48"}
 
 
 def prepare(ds, options):

@@ -38,6 +38,8 @@ SEVERITY = "warning"
 OPTIONS: dict = {}
 FIX = "none"
 REQUIRES = ("images",)
+#: what the examples' image root holds (tests/rule_examples.py builds it)
+EXAMPLE_IMAGES = {"rotated.jpg": "4032x3024 orientation 6", "a.jpg": "64x48"}
 
 _WHAT = {2: "mirrored", 3: "rotated 180°", 4: "flipped upside down", 5: "transposed",
          6: "rotated 90° clockwise", 7: "transversed", 8: "rotated 90° counter-clockwise"}

@@ -11,7 +11,8 @@ decode: a denial of service against CI or a training job. Even honest giant scan
 loader's time and are usually meant to be tiled.
 
 ## Example
-`bomb.png`, 120 KB on disk, has a header of 40000x40000 (1.6 billion pixels):
+`bomb.png`, an all-black 1-bit PNG of about 190 KB on disk, has a header of 40000x40000
+(1.6 billion pixels); `a.jpg` is a 64x48 picture:
 ```json bad
 {"images": [{"id": 1, "file_name": "bomb.png", "width": 40000, "height": 40000}],
  "annotations": [], "categories": [{"id": 1, "name": "cat"}]}
@@ -37,6 +38,8 @@ SEVERITY = "error"
 OPTIONS = {"max_pixels": images.DEFAULT_MAX_PIXELS}
 FIX = "none"
 REQUIRES = ("images",)
+#: what the examples' image root holds (tests/rule_examples.py builds it)
+EXAMPLE_IMAGES = {"bomb.png": "40000x40000 bomb", "a.jpg": "64x48"}
 
 
 def prepare(ds, options):

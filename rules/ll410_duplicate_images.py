@@ -13,7 +13,8 @@ for one picture. Near-duplicates (burst photos, video frames, re-exports) do the
 quietly and are the usual source of train/validation leakage (see LL411).
 
 ## Example
-`copy_of_a.jpg` has the same bytes as `a.jpg` (or is its PNG re-encode):
+`copy_of_a.jpg` has the same bytes as `a.jpg` (or is its PNG re-encode); `b.jpg` is another
+picture:
 ```json bad
 {"images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48},
             {"id": 2, "file_name": "copy_of_a.jpg", "width": 64, "height": 48}],
@@ -45,6 +46,9 @@ SEVERITY = "warning"
 OPTIONS = {"max_distance": 4}
 FIX = "unsafe"
 REQUIRES = ("images",)
+#: what the examples' image root holds (tests/rule_examples.py builds it; a tuple: the doc's
+#: alternatives, the examples run with each)
+EXAMPLE_IMAGES = {"a.jpg": "64x48", "copy_of_a.jpg": ("copy of a.jpg", "a.jpg as PNG"), "b.jpg": "64x48"}
 
 
 def prepare(ds, options):

@@ -13,13 +13,13 @@ the score goes up and means less. Near-duplicates (consecutive video frames, re-
 the same way.
 
 ## Example
-`labellint check train.json val.json --images data/`, where `train.json` lists `a.jpg`
-and `val.json` lists `a_again.jpg`, the same picture re-encoded. Reported on `val.json`:
+`labellint check train.json val.json --images data/`, where `train.json` lists `a.jpg` (64x48)
+and `val.json` lists `a_again.jpg`, the same picture re-encoded as JPEG. Reported on `val.json`:
 ```json bad
 {"images": [{"id": 1, "file_name": "a_again.jpg", "width": 64, "height": 48}],
  "annotations": [], "categories": [{"id": 1, "name": "cat"}]}
 ```
-With a picture that `train.json` does not hold:
+With a picture that `train.json` does not hold, `b.jpg`:
 ```json good
 {"images": [{"id": 1, "file_name": "b.jpg", "width": 64, "height": 48}],
  "annotations": [], "categories": [{"id": 1, "name": "cat"}]}
@@ -45,6 +45,10 @@ SEVERITY = "error"
 OPTIONS = {"max_distance": 4}
 FIX = "none"
 REQUIRES = ("images",)
+#: what the examples' image root holds (tests/rule_examples.py builds it)
+EXAMPLE_IMAGES = {"a.jpg": "64x48", "a_again.jpg": "a.jpg as JPEG", "b.jpg": "64x48"}
+#: the files linted before the example (which plays val.json), and the images each lists
+EXAMPLE_EARLIER_FILES = {"train.json": ["a.jpg"]}
 
 
 def prepare(ds, options):

@@ -21,21 +21,33 @@ that a detector learns most directly from, and the hardest to find by reading th
 field is valid. Neighbours in a good embedding space point to them, ranked by confidence.
 
 ## Example
-Among many crops of pawns and knights, a knight labelled `pawn` (annotation 3) whose nearest
-crops are knights is reported with the suggestion `knight` and a score near 0.9 (a real example
-needs dozens of boxes; these show the shape):
+`board.png` (360x60) shows a row of four pawns and four knights, one in each box of the good
+file (drawn, for the test that runs these examples, as yellow discs and blue squares). In the
+bad file the knight of annotation 4 is labelled `pawn`: its nearest crops are all knights, so it
+is reported with the suggestion `knight` (score 0.84). So few boxes need smaller settings than
+the defaults: the examples use `k = 3` and `min_class_support = 3`.
 ```json bad
-{"images": [{"id": 1, "file_name": "board.jpg", "width": 640, "height": 480}],
- "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 40, 60]},
-                 {"id": 2, "image_id": 1, "category_id": 2, "bbox": [100, 10, 40, 60]},
-                 {"id": 3, "image_id": 1, "category_id": 1, "bbox": [200, 10, 40, 60]}],
+{"images": [{"id": 1, "file_name": "board.png", "width": 360, "height": 60}],
+ "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [8, 10, 40, 40]},
+                 {"id": 2, "image_id": 1, "category_id": 2, "bbox": [52, 10, 40, 40]},
+                 {"id": 3, "image_id": 1, "category_id": 1, "bbox": [96, 10, 40, 40]},
+                 {"id": 4, "image_id": 1, "category_id": 1, "bbox": [140, 10, 40, 40]},
+                 {"id": 5, "image_id": 1, "category_id": 1, "bbox": [184, 10, 40, 40]},
+                 {"id": 6, "image_id": 1, "category_id": 2, "bbox": [228, 10, 40, 40]},
+                 {"id": 7, "image_id": 1, "category_id": 1, "bbox": [272, 10, 40, 40]},
+                 {"id": 8, "image_id": 1, "category_id": 2, "bbox": [316, 10, 40, 40]}],
  "categories": [{"id": 1, "name": "pawn"}, {"id": 2, "name": "knight"}]}
 ```
 ```json good
-{"images": [{"id": 1, "file_name": "board.jpg", "width": 640, "height": 480}],
- "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 40, 60]},
-                 {"id": 2, "image_id": 1, "category_id": 2, "bbox": [100, 10, 40, 60]},
-                 {"id": 3, "image_id": 1, "category_id": 2, "bbox": [200, 10, 40, 60]}],
+{"images": [{"id": 1, "file_name": "board.png", "width": 360, "height": 60}],
+ "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [8, 10, 40, 40]},
+                 {"id": 2, "image_id": 1, "category_id": 2, "bbox": [52, 10, 40, 40]},
+                 {"id": 3, "image_id": 1, "category_id": 1, "bbox": [96, 10, 40, 40]},
+                 {"id": 4, "image_id": 1, "category_id": 2, "bbox": [140, 10, 40, 40]},
+                 {"id": 5, "image_id": 1, "category_id": 1, "bbox": [184, 10, 40, 40]},
+                 {"id": 6, "image_id": 1, "category_id": 2, "bbox": [228, 10, 40, 40]},
+                 {"id": 7, "image_id": 1, "category_id": 1, "bbox": [272, 10, 40, 40]},
+                 {"id": 8, "image_id": 1, "category_id": 2, "bbox": [316, 10, 40, 40]}],
  "categories": [{"id": 1, "name": "pawn"}, {"id": 2, "name": "knight"}]}
 ```
 
@@ -66,6 +78,9 @@ OPTIONS = {"k": 10, "exclude_same_image": False, "min_class_support": 10, "conte
            "fix_min_score": 0.5}
 FIX = "unsafe"
 REQUIRES = ("images", "backbone")
+EXAMPLE_OPTIONS = {"k": 3, "min_class_support": 3}
+#: the examples' picture (built by tests/rule_examples.py, which reads the boxes from the good example)
+EXAMPLE_IMAGES = {"board.png": "360x60 board: pawn yellow disc, knight blue square"}
 
 
 def prepare(ds, options):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -117,7 +118,9 @@ def test_keep_decisions_go_to_a_baseline(tmp_path, data):
     ('{"version": 1}', "not a labellint decisions file"),
     ('{"format": "labellint-decisions", "version": 2, "decisions": []}', "version 2 is not supported"),
     ('{"format": "labellint-decisions", "version": 1, "decisions": [{"action": "rename", "annotation_id": 1}]}',
-     "decisions[0]: action 'rename' is not one of relabel, delete, set_bbox, keep"),
+     "decisions[0]: action 'rename' is not one of relabel, delete, set_bbox, set_id, keep"),
+    ('{"format": "labellint-decisions", "version": 1, "decisions": [{"action": "set_id", "annotation_id": 1, '
+     '"new_id": 0}]}', "set_id needs a positive integer new_id"),
     ('{"format": "labellint-decisions", "version": 1, "decisions": [{"action": "set_bbox", "annotation_id": 1, '
      '"bbox": [1, 2, -3, 4]}]}', "set_bbox needs bbox"),
     ('{"format": "labellint-decisions", "version": 1, "decisions": [{"action": "relabel", "annotation_id": "1", '
@@ -149,3 +152,78 @@ def test_an_unwritable_output_is_one_line_and_changes_nothing(tmp_path, data):
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().endswith("cannot write here: No such file or directory")
     assert len(proc.stderr.strip().splitlines()) == 1 and data.read_bytes() == original
+
+
+# -- fresh ids (LL010, LL014): accepted in the gallery, applied here -------------------------------
+
+def id_problems() -> dict:
+    """Id 0 (LL014), id 7 twice (LL010, its second entry also a copy of nothing), a relabel wanted
+    on the first id-7 entry: three decisions, two of them about entries that share an id."""
+    doc = dataset()
+    anns = doc["annotations"]
+    anns[0]["id"] = 0
+    anns[2]["id"] = 7
+    anns[4]["id"] = 7
+    del anns[3]  # no unknown image: only the id findings
+    return doc
+
+
+def gallery_decisions(folder, relpath="ann.json"):
+    """The decisions the page downloads when every card's Accept is clicked (as gallery.js builds
+    them: the card's annotation id and state, the accept action and its value)."""
+    done = run_cli("check", relpath, "-f", "html", "-o", "review.html", "--exit-zero", "--no-cache",
+                   "--select", "LL010,LL014", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    text = (folder / "review.html").read_text(encoding="utf-8")
+    blob = json.loads(re.search(r'<script type="application/json" id="labellint-data">(.*?)</script>', text, re.S)[1])
+    out = []
+    for f in blob["findings"]:
+        assert f["accept"] is not None, f  # a fresh id is something the page can decide
+        d = {"path": relpath, "fingerprint": f["fp"], "code": f["code"], "annotation_id": f["aid"],
+             "state": f["state"], "action": f["accept"]["action"]}
+        d.update({k: f["accept"][k] for k in ("new_id", "category_id", "bbox") if k in f["accept"]})
+        out.append(d)
+    return {"format": "labellint-decisions", "version": 1, "created": "2026-11-26T10:00:00Z",
+            "tool": {"name": "labellint", "version": "0.1.0"}, "report": blob["report"], "decisions": out}
+
+
+def test_accepted_id_fixes_apply_like_check_fix_and_only_once(tmp_path, data):
+    data.write_text(json.dumps(id_problems(), indent=2), encoding="utf-8")
+    fixed = tmp_path / "fixed.json"
+    fixed.write_bytes(data.read_bytes())
+    doc = gallery_decisions(tmp_path)
+    assert sorted((d["code"], d["action"], d["annotation_id"]) for d in doc["decisions"]) == [
+        ("LL010", "set_id", 7), ("LL014", "set_id", 0)]
+    new = {d["code"]: d["new_id"] for d in doc["decisions"]}
+    assert sorted(new.values()) == [8, 9]  # one sequence for both rules: no new duplicate
+    doc["decisions"].append(decisions_for(data, (2, "relabel", {"category_id": 2}))["decisions"][0])
+    dec = write(tmp_path, doc)
+    proc = run_cli("apply", dec, data, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"renumbered annotation 0: id 0 -> {new['LL014']}" in proc.stdout
+    assert (f"renumbered annotation 7 (one of 2 annotations with that id, /annotations/3): id 7 -> {new['LL010']}"
+            in proc.stdout)
+    once = json.loads(data.read_bytes())
+    assert [a["id"] for a in once["annotations"]] == [new["LL014"], 2, 7, new["LL010"]]
+    assert once["annotations"][1]["category_id"] == 2
+    # the same ids as `check --fix` gives
+    assert run_cli("check", fixed.name, "--fix", "--select", "LL010,LL014", "--no-cache", cwd=tmp_path).returncode == 0
+    assert [a["id"] for a in json.loads(fixed.read_bytes())["annotations"]] == [a["id"] for a in once["annotations"]]
+    again = run_cli("apply", dec, data, cwd=tmp_path)
+    assert again.returncode == 0 and "nothing to change" in again.stdout and "3 already applied" in again.stdout
+    assert json.loads(data.read_bytes()) == once
+    assert run_cli("check", "ann.json", "--select", "LL010,LL014", "--no-cache", cwd=tmp_path).returncode == 0
+
+
+def test_a_new_id_taken_since_the_report_is_a_conflict(tmp_path, data):
+    data.write_text(json.dumps(id_problems(), indent=2), encoding="utf-8")
+    dec = write(tmp_path, gallery_decisions(tmp_path))
+    doc = json.loads(data.read_bytes())
+    doc["annotations"].append({"id": 8, "image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2], "area": 4,
+                               "iscrowd": 0})  # someone added a box with the id the review chose
+    data.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    edited = data.read_bytes()
+    for extra in ((), ("--force",)):
+        proc = run_cli("apply", dec, data, *extra, cwd=tmp_path)
+        assert proc.returncode == 2 and "the new id 8 is taken by /annotations/4" in proc.stderr
+        assert data.read_bytes() == edited

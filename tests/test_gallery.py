@@ -114,6 +114,22 @@ def large(tmp_path_factory) -> Path:
     return gallery(folder)
 
 
+@pytest.fixture(scope="module")
+def ids(tmp_path_factory) -> Path:
+    """Id papercuts: an annotation id 0 (LL014), an id used twice (LL010) and an image_id written as
+    the string "2" although image 2 exists (LL001)."""
+    folder = tmp_path_factory.mktemp("gallery-ids")
+    (folder / "images").mkdir()
+    for i in (1, 2):
+        photo(folder / "images" / f"p{i}.jpg", seed=i)
+    images = [{"id": i, "file_name": f"p{i}.jpg", "width": 160, "height": 120} for i in (1, 2)]
+    annotations = [{"id": aid, "image_id": image, "category_id": 1, "bbox": [10 + 30 * k, 10, 20, 20], "area": 400,
+                    "iscrowd": 0} for k, (aid, image) in enumerate([(0, 1), (7, 1), (7, 2), (9, "2")])]
+    (folder / "data.json").write_text(json.dumps({"images": images, "annotations": annotations,
+                                                  "categories": [{"id": 1, "name": "ball"}]}, indent=1))
+    return gallery(folder, "--images", "images")
+
+
 # -- the file ------------------------------------------------------------------------------------
 
 def test_page_is_self_contained(small):
@@ -217,6 +233,22 @@ def test_render_shares_pictures_and_offers_accept(hand_made):
     assert data["report"] == html_report.report_id(hand_made["findings"])
 
 
+def test_id_cards_offer_accept_and_say_why_a_box_has_no_image(ids):
+    _, data = blob_of(ids.read_text(encoding="utf-8"))
+    out = {f["code"]: f for f in data["findings"]}
+    # fresh ids: something `labellint apply` takes, one sequence for both rules
+    assert out["LL014"]["accept"] == {"action": "set_id", "new_id": 10, "label": "give it the id 10"}
+    assert out["LL010"]["accept"] == {"action": "set_id", "new_id": 11, "label": "give it the id 11"}
+    # image_id "2": the message and the card say what is wrong, and the box is drawn on image 2
+    bad = out["LL001"]
+    assert "image 2 exists, but the string '2' is not the number 2" in bad["msg"]
+    assert bad["imgnote"] == ("image_id is the string '2', not the number 2: drawn on image 2, "
+                              "which it does not match as written")
+    assert data["images"][bad["img"]]["name"] == "p2.jpg" and data["images"][bad["img"]]["src"]
+    assert data["crops"][bad["crop"]]["src"].startswith("data:image/jpeg")
+    assert out["LL014"]["imgnote"] is None  # a box on its own image needs no note
+
+
 def test_pictures_are_capped(hand_made, monkeypatch):
     monkeypatch.setattr(html_report, "MAX_PICTURED", 1)
     text = html_report.render(hand_made["result"], images=hand_made["images"], console=Console(file=io.StringIO()))
@@ -242,6 +274,10 @@ def test_accept_a_suggested_class_in_the_browser(browser, hand_made, tmp_path):
     assert card.get_attribute("data-decision") == "relabel"
     assert view.card("LL402").locator("button.accept").count() == 0
     assert view.card("LL113").locator("button.accept").is_disabled()
+    # a fix the page cannot record says so, and which command applies it
+    assert "labellint check --fix" in view.card("LL113").locator("button.accept").get_attribute("title")
+    assert "apply it with labellint check --fix" in view.card("LL113").locator(".suggest").inner_text()
+    assert "apply it with" not in view.card("LL105").locator(".suggest").inner_text()  # accept takes its fix
     view.card("LL105").locator("button.accept").click()
     decisions = view.download(tmp_path)["decisions"]
     assert decisions[0]["action"] == "relabel" and decisions[0]["category_id"] == 2
@@ -265,6 +301,11 @@ def test_accept_action_reads_fixes_and_suggestions(tmp_path):
                                                  set_field("annotations", 0, "iscrowd", 0)))), ds, 0) is None
     assert html_report.accept_action(f(extra={"suggested_bbox": [1, 2, 3, 4.5]}), ds, 0)["bbox"] == [1, 2, 3, 4.5]
     assert html_report.accept_action(f(), ds, 0) is None
+    # a fix computed only when fixing (LL110's area) is not the page's, and is not computed for it
+    lazy = Fix("area", lambda: pytest.fail("computed for the page"))
+    assert html_report.accept_action(f(lazy), ds, 0) is None
+    assert html_report.accept_action(f(Fix("t", (set_field("annotations", 0, "id", 5),))), ds, 0)["new_id"] == 5
+    assert html_report.accept_action(f(Fix("t", (set_field("annotations", 0, "id", "5"),))), ds, 0) is None
 
 
 # -- in the browser --------------------------------------------------------------------------------
@@ -377,6 +418,27 @@ def test_gallery_decisions_apply(decided, small):
     anns = {a["id"]: a for a in out["annotations"]}
     assert 7 not in anns and 6 not in anns and 5 in anns  # deleted: the unknown image's box, the duplicate
     assert anns[4]["category_id"] == 3  # relabelled from the hostile class
+
+
+def test_accept_fresh_ids_in_the_browser_then_apply(browser, ids, tmp_path):
+    view = Gallery(browser, ids)
+    for code in ("LL014", "LL010"):
+        button = view.card(code).locator("button.accept")
+        assert button.is_enabled() and "give it the id" in button.inner_text()
+        button.click()
+        assert view.card(code).get_attribute("data-decision") == "set_id"
+        assert "give it the id" in view.card(code).locator(".decision").inner_text()
+    note = view.card("LL001").locator(".thumb .na").inner_text()
+    assert "the string '2', not the number 2" in note and "unknown" not in note
+    decisions = view.download(tmp_path)["decisions"]
+    view.close()
+    assert [(d["code"], d["annotation_id"], d["new_id"]) for d in decisions] == [("LL014", 0, 10), ("LL010", 7, 11)]
+    (ids.parent / "decisions.json").write_text(json.dumps({"format": "labellint-decisions", "version": 1,
+                                                           "decisions": decisions}))
+    done = labellint("apply", "decisions.json", "data.json", "-o", "out.json", cwd=ids.parent)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = json.loads((ids.parent / "out.json").read_text())
+    assert [a["id"] for a in out["annotations"]] == [10, 7, 11, 9]
 
 
 def test_keyboard_navigation(browser, small):

@@ -145,10 +145,6 @@ def assert_positions(ds, text: str):
     where = ds.locate(offsets)
     for o in offsets:
         assert where[o] == expected_line_column(text, o)
-    for section, starts in want.items():
-        for i, o in enumerate(starts):
-            assert ds.entity_offset(section, i) == o
-        assert ds.entity_offset(section, len(starts)) is None
 
 
 # -- typed, tolerant and split agree --------------------------------------------------------------
@@ -812,10 +808,8 @@ def test_positions_on_a_mapped_file(write_coco, monkeypatch):
 def test_offsets_are_computed_only_when_asked():
     ds = load_bytes(json.dumps(coco()).encode(), "x.json")
     assert ds._offsets is None
-    ds.entity_offset("annotations", 1)
+    ds.offsets()
     assert ds._offsets is not None
-    assert ds.entity_offset(None, None) is None and ds.entity_offset("images", None) is None
-    assert ds.entity_offset("nothing", 0) is None
 
 
 # -- segmentation ---------------------------------------------------------------------------------

@@ -87,3 +87,10 @@ def test_empty_images_are_information_ranked_after_errors():
     found = lint_doc(doc, "LL305", "LL014")
     assert [(f.code, str(f.severity)) for f in found] == [("LL014", "error"), ("LL305", "info")]
     assert found[1].image_id == 3 and "negative" in found[1].message
+
+
+def test_rare_class_is_relative_a_file_where_every_class_is_small_has_none():
+    few = one_image(*[(1, (10 * i, 20, 9, 9)) for i in range(3)], (2, (0, 0, 9, 9)))
+    assert lint_doc(few, "LL301") == []  # no class reaches 10: a sample, not a rarity
+    many = one_image(*[(1, (10 * i, 20, 9, 9)) for i in range(10)], (2, (0, 0, 9, 9)))
+    assert [f.category_id for f in lint_doc(many, "LL301")] == [2]

@@ -75,3 +75,10 @@ def test_duplicate_rules_use_their_thresholds():
     anns = boxes_on(1, (1, (0, 0, 100, 100), 0), (1, (0, 0, 100, 80), 0))  # IoU 0.8
     assert lint_doc(coco(annotations=anns), "LL201") == []
     assert len(lint_doc(coco(annotations=anns), "LL201", min_iou=0.75)) == 1
+
+
+def test_a_duplicate_names_its_closest_earlier_box():
+    # the third box overlaps the first at IoU 0.91 and the second at 0.97: one finding, the closer
+    anns = boxes_on(1, (1, (0, 0, 100, 91), 0), (1, (0, 0, 100, 97), 0), (1, (0, 0, 100, 100), 0))
+    found = [f for f in lint_doc(coco(annotations=anns), "LL201") if f.annotation_id == 3]
+    assert len(found) == 1 and "annotation id 2" in found[0].message and "IoU 0.97" in found[0].message

@@ -208,3 +208,35 @@ def test_iscrowd_values_and_crowd_polygons():
 @pytest.mark.parametrize("code", ["LL106", "LL107", "LL108", "LL109", "LL110", "LL112"])
 def test_segmentation_rules_accept_files_without_segmentations(code):
     assert lint_doc(coco(), code) == []
+
+
+# -- each limit pinned through the rule itself (a dropped term or a shifted threshold fails) -------
+
+
+def _boxes(*boxes, width=64, height=48):
+    anns = [{"id": i + 1, "image_id": 1, "category_id": 1, "bbox": list(b), "iscrowd": 0} for i, b in enumerate(boxes)]
+    return coco(images=[{"id": 1, "file_name": "a.jpg", "width": width, "height": height}], annotations=anns)
+
+
+@pytest.mark.parametrize("side, over, within", [
+    ("left", [-3, 10, 20, 10], [-0.5, 10, 20, 10]),
+    ("top", [10, -3, 20, 10], [10, -0.5, 20, 10]),
+    ("right", [50, 10, 17, 10], [50, 10, 14.5, 10]),
+    ("bottom", [10, 40, 20, 11], [10, 40, 20, 8.5]),
+])
+def test_bbox_outside_image_sees_each_side_alone(side, over, within):
+    (f,) = lint_doc(_boxes(over, within), "LL105")
+    assert f.annotation_id == 1 and f"{side} by 3px" in f.message
+
+
+def test_tiny_bbox_reports_a_thin_box_and_a_small_area_each_on_its_own():
+    # side under 1px (area 10 is fine); area under 4px² (sides 1.5 are fine); both fine
+    found = lint_doc(_boxes([1, 1, 0.5, 20], [5, 5, 1.5, 1.5], [9, 9, 2, 2]), "LL103")
+    assert sorted(f.annotation_id for f in found) == [1, 2]
+
+
+@pytest.mark.parametrize("shape", ["wide", "tall"])
+def test_extreme_aspect_ratio_limit_applies_both_ways(shape):
+    over, under = ([1, 1, 42, 2], [1, 1, 38, 2]) if shape == "wide" else ([1, 1, 2, 42], [1, 1, 2, 38])
+    found = lint_doc(_boxes(over, under), "LL104")
+    assert [f.annotation_id for f in found] == [1] and f"21 times {'wider' if shape == 'wide' else 'taller'}" in found[0].message

@@ -83,3 +83,45 @@ def test_category_names_exact_and_near_duplicates():
     near = run(doc, "LL018")
     assert sorted(f.category_id for f in near) == [2, 3]
     assert all(f.suggestion == "Traffic light" for f in near)
+
+
+def test_an_id_written_as_a_string_says_what_it_stands_for():
+    """image_id "1" where image 1 exists is not an unknown image: the message says the string is
+    not the number; the same for a class, a float, and an image whose own id is the string."""
+    doc = coco()
+    doc["annotations"][0]["image_id"] = "1"
+    doc["annotations"][1]["category_id"] = "2"
+    doc["annotations"].append({"id": 3, "image_id": "9", "category_id": 1.0, "bbox": [1, 1, 2, 2], "area": 4})
+    messages = {f.pointer: f.message for f in run(doc, "LL001")}
+    assert messages["/annotations/0/image_id"] == (
+        "'image_id' must be an integer, got a string ('1'): image 1 exists, but the string '1' is not the number 1, "
+        "so this box belongs to no image (pycocotools matches ids as written); write 1 without quotes")
+    assert "category 2 ('dog') exists, but the string '2' is not the number 2, so this box has no class" in \
+        messages["/annotations/1/category_id"]
+    assert messages["/annotations/2/image_id"].endswith("got a string ('9'); no image has the id 9 either")
+    assert messages["/annotations/2/category_id"].endswith(": it stands for category 1 ('cat'), which exists; write 1")
+    doc = coco()
+    doc["images"][0]["id"] = "1"  # the annotation's image_id 1 is right; the image's id is not
+    assert "1 annotation refers to image 1 by the number 1 and matches no image" in run(doc, "LL001")[0].message
+    (unknown,) = run(doc, "LL011")
+    assert unknown.message == ("image_id 1 is not the id of any image: /images/0 has the string '1' as its id, "
+                               "not the number 1 (LL001); write its id as 1")
+    assert unknown.fix is None  # deleting the box would be wrong: the image is there
+    doc["images"][0]["id"] = 5
+    (unknown,) = run(doc, "LL011")
+    assert unknown.message == "image_id 1 is not the id of any image" and unknown.fix.safety == "unsafe"
+
+
+def test_duplicate_and_zero_ids_get_distinct_fresh_ids():
+    """LL010 and LL014 draw from one sequence: accepting both never makes a new duplicate."""
+    doc = coco()
+    doc["annotations"][0]["id"] = 0
+    doc["annotations"].append({**doc["annotations"][1], "bbox": [30, 30, 5, 5]})  # id 2 again
+    doc["annotations"].append({**doc["annotations"][0], "bbox": [40, 30, 5, 5]})  # id 0 again
+    fixes = {(f.code, f.pointer): f.fix.resolved() for f in run(doc, "LL010", "LL014")}
+    assert {k: [(e.index, e.field, e.value) for e in edits] for k, edits in fixes.items()} == {
+        ("LL014", "/annotations/0"): [(0, "id", 3)],
+        ("LL010", "/annotations/2"): [(2, "id", 4)],
+        ("LL010", "/annotations/3"): [(3, "id", 5)],
+        ("LL014", "/annotations/3"): [(3, "id", 5)],  # both rules report it: the same id from both
+    }

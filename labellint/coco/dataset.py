@@ -195,18 +195,6 @@ class Dataset:
             self._offsets = positions.element_offsets(self.data, self.layout)
         return self._offsets
 
-    def entity_offset(self, section: str | None, index: int | None) -> int | None:
-        if section is None:
-            return None
-        starts = self.offsets().get(section)
-        if starts is None:
-            return None
-        if index is None:
-            return None
-        if 0 <= index < len(starts):
-            return int(starts[index])
-        return None
-
     def locate(self, offsets) -> dict[int, tuple[int, int]]:
         """(line, column) of each byte offset; pass them all at once (one pass over the file)."""
         return positions.line_columns(self.data, [o for o in offsets if o is not None], self.layout.get("ascii", False))

@@ -12,8 +12,7 @@ from labellint import images
 
 def _settings(options: dict) -> tuple:
     return (str(options["_backbone"]), str(options.get("_device") or "auto"),
-            int(options.get("_batch_size") or 32), int(options.get("_threads") or 0),
-            float(options.get("context", 0.1)))
+            int(options.get("_batch_size") or 32), float(options.get("context", 0.1)))
 
 
 def request(ds, options: dict):
@@ -25,7 +24,7 @@ def request(ds, options: dict):
     key = ("embedder", _settings(options))
     emb = st.extras.get(key)
     if emb is None:
-        path, device, batch, threads, context = key[1]
+        path, device, batch, context = key[1]
         warn = backbone_mod.runtime_warning()
         console = options.get("_console")
         if warn and console is not None and not _warned.get(warn):
@@ -33,7 +32,7 @@ def request(ds, options: dict):
 
             _warned[warn] = True
             console.print(Text(f"labellint: warning: {warn}", style="yellow"))
-        bb = backbone_mod.load(path, device=device, batch_size=batch, threads=threads)
+        bb = backbone_mod.load(path, device=device, batch_size=batch)
         emb = Embedder(ds, bb, context=context, cache=st.config.cache, progress=st.config.progress)
         st.extras[key] = emb
         images.prepare(ds, options, visitor=emb)

@@ -155,10 +155,6 @@ class Backbone:
         """Identity of the embedding space: the model's bytes and its preprocessing."""
         return hashlib.sha256(f"{self.sha256}\0{self.pre.key()}".encode()).hexdigest()[:24]
 
-    @property
-    def on_gpu(self) -> bool:
-        return bool(self.providers) and self.providers[0] == "CUDAExecutionProvider"
-
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Embeddings (n, dim) float32 of a preprocessed batch, in pieces of ``batch_size``."""
         out = []

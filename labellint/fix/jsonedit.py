@@ -113,10 +113,6 @@ def entry_span(ds, section: str, index: int) -> tuple[int, int] | None:
 
 # -- rendering values in the style of the bytes they replace ------------------------------------
 
-def _is_int_token(token: bytes) -> bool:
-    return bool(re.fullmatch(rb"-?\d+", token.strip()))
-
-
 def number(value, like_int: bool) -> int | float:
     """``value`` as the file would write it: whole numbers as integers where the file did."""
     if isinstance(value, int):  # bool included

@@ -9,7 +9,6 @@ on a large detection set is under a second.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 

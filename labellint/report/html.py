@@ -34,7 +34,7 @@ from rich.console import Console
 
 from labellint import __version__, progress
 from labellint import images as images_mod
-from labellint.coco import MISSING_ID
+from labellint.coco import MISSING_ID, idvalues
 from labellint.fix.state import entry_state
 from labellint.report.safe import clean
 
@@ -150,15 +150,20 @@ def _row(pattern, pointer: str, size: int) -> int | None:
 def accept_action(f, ds, row: int) -> dict | None:
     """What "accept" does for a finding on annotation ``row``, when the finding says it in a
     machine-readable way: the rule's suggested class or box (``extra``), else its fix when that
-    is a relabel, a new box (with ``area`` following it, as the clip fix does) or a deletion of
-    this very annotation. None: the reviewer picks an action by hand."""
+    is a relabel, a new box (with ``area`` following it, as the clip fix does), a fresh id
+    (LL010, LL014) or a deletion of this very annotation. None: the reviewer picks an action by
+    hand (the page says which command applies a fix it cannot take)."""
     extra = f.extra or {}
     if extra.get("suggested_category_id") is not None:
         return _relabel(ds, extra["suggested_category_id"])
     if extra.get("suggested_bbox") is not None:
         return _set_bbox(extra["suggested_bbox"])
     fix = f.fix
-    if fix is None or not fix.edits or any(e.section != "annotations" or e.index != row for e in fix.edits):
+    if fix is None or callable(fix.edits):
+        # a fix computed only when fixing (an area from a mask, a clipped polygon, a merge) is
+        # not one the page takes: computing every one here would cost the report its speed
+        return None
+    if not fix.edits or any(e.section != "annotations" or e.index != row for e in fix.edits):
         return None
     if len(fix.edits) == 1 and fix.edits[0].op == "delete":
         return {"action": "delete", "label": "delete the box"}
@@ -169,7 +174,15 @@ def accept_action(f, ds, row: int) -> dict | None:
         return _relabel(ds, fields["category_id"].value)
     if set(fields) in ({"bbox"}, {"bbox", "area"}):
         return _set_bbox(fields["bbox"].value)
+    if set(fields) == {"id"}:
+        return _set_id(fields["id"].value)
     return None
+
+
+def _set_id(value) -> dict | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        return None
+    return {"action": "set_id", "new_id": value, "label": f"give it the id {value}"}
 
 
 def _relabel(ds, category_id) -> dict | None:
@@ -198,6 +211,30 @@ def _category_row(ds, category_id) -> int | None:
     rows = ds.shared("gallery.category_rows",
                      lambda: {cid: row for row, cid in reversed(list(enumerate(ds.categories.id.tolist())))})
     return rows.get(wanted)
+
+
+def _why_no_image(ds, ann_row: int) -> tuple[str, int | None]:
+    """Why an annotation has no image, in words, and the image it means when that is plain (its
+    ``image_id`` is the string "5" and image 5 exists): the card draws the box there and says so."""
+    ref = idvalues.references(ds, "image_id").get(ann_row)
+    if ref is None:  # an integer image_id that no image has as its id
+        ident = int(ds.annotations.image_id[ann_row])
+        rows = idvalues.rows_meaning(ds, "images").get(ident)
+        if rows:
+            value = idvalues.issues_of(ds, "images", "id")[rows[0]].value
+            return (_text(f"image_id {ident} matches no image: the image meant has {idvalues.shown(value)} as its id, "
+                          f"not {idvalues.number(value)}; drawn on it"), rows[0])
+        return _text(f"no image: image_id {ident} is not the id of any image"), None
+    issue, ident, target = ref
+    if issue.kind == "missing-key":
+        return "no image: the annotation has no image_id", None
+    if ident is None:
+        return _text(f"no image: image_id is {idvalues.shown(issue.value)}, not an image id"), None
+    written = f"image_id is {idvalues.shown(issue.value)}, not {idvalues.number(issue.value)}"
+    if target is None:
+        return _text(f"no image: {written}, and no image has the id {ident} either"), None
+    how = "which it does not match as written" if isinstance(issue.value, str) else "which it stands for"
+    return _text(f"{written}: drawn on image {ident}, {how}"), target
 
 
 class _Plan:
@@ -258,7 +295,7 @@ class _Plan:
                "loc": _text(f.location()), "line": f.line, "col": f.column, "ptr": _text(f.pointer),
                "fp": f.fingerprint, "score": round(float(f.score), 3), "iid": f.image_id,
                "ann": None, "aid": None, "state": None, "cid": None, "cls": None, "box": None,  # the box, if any
-               "img": None, "crop": None, "nb": [], "accept": None,
+               "img": None, "crop": None, "nb": [], "accept": None, "imgnote": None,
                "fix": None if f.fix is None else {"safety": f.fix.safety, "title": _text(f.fix.title)}}
         if ds is None:
             return out
@@ -275,6 +312,8 @@ class _Plan:
             out["cid"] = _id(ds.annotations.category_id[ann_row])
             image_row = int(ds.ann_image_row[ann_row])
             image_row = image_row if image_row >= 0 else None
+            if image_row is None:
+                out["imgnote"], image_row = _why_no_image(ds, ann_row)
             out["accept"] = accept_action(f, ds, ann_row)
         elif cat_row is not None:
             out["cls"] = _text(ds.category_name(cat_row))

@@ -93,6 +93,7 @@
     if (d.action === "keep") return "keep as it is";
     if (d.action === "delete") return "delete the box";
     if (d.action === "set_bbox") return "set box [" + d.bbox.join(", ") + "]";
+    if (d.action === "set_id") return "give it the id " + d.new_id;
     if (d.action === "relabel") return "relabel → '" + className(f, d.category_id) + "'";
     return d.action;
   }
@@ -116,6 +117,7 @@
                    annotation_id: onBox ? f.aid : null, state: onBox ? f.state : null, action: d.action};
       if (d.action === "relabel") entry.category_id = d.category_id;
       if (d.action === "set_bbox") entry.bbox = d.bbox;
+      if (d.action === "set_id") entry.new_id = d.new_id;
       out.push(entry);
     });
     return {
@@ -279,11 +281,10 @@
     if (box) focusBox(svg, box, COLORS[f.sev]);
     proposedBox(svg, f);
     frame.appendChild(svg);
-    if (!rec) {
-      frame.appendChild(el("div", "na", "no image: the box's image is unknown"));
-    } else if (!rec.src) {
-      frame.appendChild(el("div", "na", rec.why || "image not available"));
-    }
+    // why there is no picture, or why the box is drawn on an image it does not belong to
+    var notes = [f.imgnote, rec && !rec.src ? rec.why || "image not available" : null].filter(Boolean);
+    if (!rec && !notes.length) notes.push("no image: the box's image is unknown");
+    if (notes.length) frame.appendChild(el("div", "na", notes.join(" · ")));
     if (rec) {
       var cap = el("figcaption", "mono", rec.name);
       cap.title = rec.name;
@@ -390,6 +391,8 @@
       }
       if (f.fix) sug.appendChild(document.createTextNode((f.suggested !== undefined || f.sugg !== null ? " · " : "")
                                                           + f.fix.safety + " fix: " + f.fix.title));
+      if (f.fix && !f.accept) sug.appendChild(el("span", "no-accept", " · not recorded by Accept: apply it with "));
+      if (f.fix && !f.accept) sug.lastChild.appendChild(el("code", null, fixCommand(f)));
       body.appendChild(sug);
     }
     body.appendChild(actions(i));
@@ -408,7 +411,7 @@
       accept.dataset.action = "accept";
       if (!f.accept) {
         accept.disabled = true;
-        accept.title = "nothing machine-readable is suggested for this finding";
+        accept.title = noAcceptReason(f);
       }
       accept.addEventListener("click", function () { doAccept(i); });
       row.appendChild(accept);
@@ -448,12 +451,24 @@
     return row;
   }
 
+  /* Why "accept" is off: a fix that is not a decision `labellint apply` takes (it takes relabels,
+     deletions, boxes and annotation ids) is applied by `check --fix`; the card says which command. */
+  function fixCommand(f) {
+    return f.fix.safety === "safe" ? "labellint check --fix" : "labellint check --fix --unsafe-fixes";
+  }
+
+  function noAcceptReason(f) {
+    if (!f.fix) return "nothing machine-readable is suggested for this finding";
+    return "this fix is not a decision the page can record: apply it with `" + fixCommand(f) + "`";
+  }
+
   function doAccept(i) {
     var f = findings[i];
     if (!canEdit(f) || !f.accept) return false;
     var d = {action: f.accept.action};
     if (f.accept.action === "relabel") d.category_id = f.accept.category_id;
     if (f.accept.action === "set_bbox") d.bbox = f.accept.bbox.slice();
+    if (f.accept.action === "set_id") d.new_id = f.accept.new_id;
     decide(i, d);
     return true;
   }
@@ -477,7 +492,8 @@
       var a = b.dataset.action;
       var chosen = d && ((a === "accept" && f.accept && d.action === f.accept.action &&
                           (d.action !== "relabel" || d.category_id === f.accept.category_id) &&
-                          (d.action !== "set_bbox" || JSON.stringify(d.bbox) === JSON.stringify(f.accept.bbox))) ||
+                          (d.action !== "set_bbox" || JSON.stringify(d.bbox) === JSON.stringify(f.accept.bbox)) &&
+                          (d.action !== "set_id" || d.new_id === f.accept.new_id)) ||
                          (a === "delete" && d.action === "delete" && !(f.accept && f.accept.action === "delete")) ||
                          (a === "keep" && d.action === "keep"));
       b.classList.toggle("chosen", !!chosen);

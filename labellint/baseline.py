@@ -6,9 +6,10 @@ import json
 import subprocess
 from pathlib import Path
 
+from labellint import jsonscan
 from labellint.errors import ConfigError, InputError
 from labellint.findings import Finding
-from labellint.fsutil import atomic_write
+from labellint.fsutil import atomic_write, read_regular
 
 VERSION = 1
 
@@ -16,7 +17,7 @@ VERSION = 1
 def write(path: Path, findings: list[Finding]) -> int:
     entries = sorted(
         ({"fingerprint": f.fingerprint, "code": f.code, "path": f.path, "pointer": f.pointer,
-          "message": f.message} for f in findings),
+          "message": f.message} for f in findings if not f.rule_failed),
         key=lambda e: (e["path"], e["code"], e["pointer"], e["fingerprint"]),
     )
     doc = {"version": VERSION, "tool": "labellint", "findings": entries}
@@ -38,7 +39,9 @@ def add_entries(path: Path, new: list[dict]) -> int:
 
 def read(path: Path) -> list[dict]:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        raw = read_regular(path)  # a regular file of bounded size only
+        jsonscan.check(raw, str(path))  # nesting within the limit, no integer too long for Python
+        doc = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError("baseline file not found (create it with `labellint baseline create`)", str(path)) from None
     except json.JSONDecodeError as exc:
@@ -53,7 +56,7 @@ def apply(findings: list[Finding], entries: list[dict], linted_paths: set[str]) 
     """Findings not in the baseline, and baseline entries of linted files that no longer occur."""
     known = {e["fingerprint"] for e in entries}
     current = {f.fingerprint for f in findings}
-    kept = [f for f in findings if f.fingerprint not in known]
+    kept = [f for f in findings if f.fingerprint not in known or f.rule_failed]
     stale = [e for e in entries if e.get("path") in linted_paths and e["fingerprint"] not in current]
     return kept, stale
 

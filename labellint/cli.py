@@ -15,13 +15,13 @@ from labellint import __version__, registry
 from labellint.errors import LabellintError
 from labellint.guard import GuardedGroup
 from labellint.findings import Severity
-from labellint.fsutil import atomic_write
+from labellint.fsutil import atomic_write, line_for_people
 from labellint.report import FORMATS
 from labellint.report import github as github_report
 from labellint.report import jsonfmt, sarif
 from labellint.report import text as text_report
 from labellint.report.safe import clean
-from labellint.run import Options, check as run_check
+from labellint.run import Options, Result, check as run_check
 
 
 def _console(stderr: bool = False) -> Console:
@@ -96,7 +96,9 @@ def _options(select, ignore, extend_select, config_file, images, **kw) -> Option
               help="Where the backbone runs (auto: CUDA when onnxruntime-gpu sees a GPU).")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True,
               help="Crops per backbone call.")
-@click.option("--no-cache", is_flag=True, help="Neither read nor write .labellint_cache ($LABELLINT_CACHE_DIR).")
+@click.option("--no-cache", is_flag=True,
+              help="Neither read nor write the image cache (the user's cache folder, ~/.cache/labellint on "
+                   "Linux, or $LABELLINT_CACHE_DIR; never one inside the linted tree).")
 @click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path),
               help="A detector's COCO results on these images, for the model-based LL6xx rules.")
 @click.option("--fix", is_flag=True, help="Apply the fixes rated safe and write the files back (atomically; "
@@ -112,6 +114,7 @@ def check(paths, select, ignore, extend_select, config_file, images, output_form
     opts = _options(select, ignore, extend_select, config_file, images, fail_on=fail_on, baseline=baseline,
                     diff_base=diff_base, backbone=backbone, device=device, batch_size=batch_size,
                     no_cache=no_cache, predictions=predictions)
+    opts.outputs = (output_file,) if output_file is not None else ()  # refused when it is an input
     opts.diff = show_diff
     opts.fix = (fix or unsafe_fixes) and not show_diff
     opts.unsafe_fixes = unsafe_fixes
@@ -121,7 +124,13 @@ def check(paths, select, ignore, extend_select, config_file, images, output_form
         if output_file is None:
             raise click.UsageError("--output-format html needs --output-file REVIEW.html")
         opts.keep_datasets = True
-    result = run_check(paths, opts, _console(stderr=True))
+    try:
+        result = run_check(paths, opts, _console(stderr=True))
+    except LabellintError as exc:
+        if output_format not in ("json", "sarif") or output_file is not None:
+            raise  # the one error line; a report file is never written for a run that did not start
+        # a machine format on stdout is always one document: CI reads it, the error included
+        result = Result(errors=[exc.one_line()], error_lines=[line_for_people(exc)])
     code = result.exit_code(exit_zero)
     if result.errors:  # exit 2: one line per error on stderr and no text report (the machine formats carry them)
         _print_errors(result)
@@ -192,7 +201,7 @@ def _text_to_string(result, limit, statistics) -> str:
               help="Add the findings decided 'keep' to this baseline file, so they are not reported again.")
 def apply_cmd(decisions_file, dataset, output, force, dry_run, baseline):
     """Apply review decisions (the gallery's download) to a COCO file: relabels, deletions, box edits."""
-    from labellint.coco import load
+    from labellint.coco import NotCoco, load
     from labellint.fix import decisions as decisions_mod
     from labellint.fsutil import cwd_relative, display_path
     from labellint.report.safe import clean
@@ -201,7 +210,11 @@ def apply_cmd(decisions_file, dataset, output, force, dry_run, baseline):
     relpath, _ = display_path(dataset)  # what the decisions name (repository-relative)
     shown = cwd_relative(dataset)  # what people read
     mine, note = decisions_mod.for_file(items, relpath)
-    ds = load(dataset, shown)
+    try:
+        ds = load(dataset, shown)
+    except NotCoco:
+        raise LabellintError("not a COCO annotation file (no 'images' or 'annotations'): nothing to apply to",
+                             shown) from None
     plan = decisions_mod.plan(ds, mine, force)
     out = _console()
     if note:
@@ -215,7 +228,7 @@ def apply_cmd(decisions_file, dataset, output, force, dry_run, baseline):
         sys.exit(2)
     target = output or dataset
     if not dry_run and (plan.edits or output is not None):  # written first: a failed write prints no changes
-        atomic_write(target, decisions_mod.apply(ds, plan))
+        atomic_write(target, decisions_mod.apply(ds, plan, dataset))  # the file's byte-order mark kept
     for line in plan.changes:
         out.print(Text(clean(line)))
     for line in plan.already:
@@ -348,7 +361,8 @@ def baseline_create(paths, select, ignore, extend_select, config_file, images, o
     """Write the fingerprints of the current findings to a baseline file (commit it)."""
     from labellint import baseline as baseline_mod
 
-    result = run_check(paths, _options(select, ignore, extend_select, config_file, images), _console(stderr=True))
+    opts = _options(select, ignore, extend_select, config_file, images, outputs=(output,))  # refused when an input
+    result = run_check(paths, opts, _console(stderr=True))
     if result.errors:
         _print_errors(result)
         sys.exit(2)

@@ -21,6 +21,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from labellint.errors import ConfigError
+from labellint.fsutil import read_regular
 from labellint.findings import Severity
 from labellint.registry import Rule
 
@@ -54,7 +55,16 @@ def _suggest(word: str, choices) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _line_of(text: str, key: str) -> int | None:
+def _line_of(text: str, key: str, table: str | None = None) -> int | None:
+    start = 0
+    if table is not None:  # the key inside [rules.TABLE] ([tool.labellint.rules.TABLE], TABLE = {...}, TABLE.key)
+        t = re.search(rf'^\s*\[[^\]]*\brules\.\s*"?{re.escape(table)}"?\s*\]|\b"?{re.escape(table)}"?\s*(=\s*\{{|\.)',
+                      text, re.M | re.I)
+        if t is not None:
+            start = t.start()
+    m = re.compile(rf'(^|[{{,.])\s*"?{re.escape(key)}"?\s*=', re.M).search(text, start) if table is not None else None
+    if m is not None:
+        return text.count("\n", 0, m.end()) + 1
     m = re.search(rf'^\s*"?{re.escape(key)}"?\s*=', text, re.M)
     if m is None:
         m = re.search(rf"^\s*\[[^\]]*{re.escape(key)}[^\]]*\]", text, re.M)
@@ -63,8 +73,9 @@ def _line_of(text: str, key: str) -> int | None:
     return text.count("\n", 0, m.start()) + 1 if m else None
 
 
-def _error(msg: str, source: Path | None, text: str = "", key: str | None = None) -> ConfigError:
-    line = _line_of(text, key) if (text and key) else None
+def _error(msg: str, source: Path | None, text: str = "", key: str | None = None,
+           table: str | None = None) -> ConfigError:
+    line = _line_of(text, key, table) if (text and key) else None
     return ConfigError(msg, str(source) if source else None, line, 1 if line else None)
 
 
@@ -133,7 +144,7 @@ def parse(table: dict, rules: dict[str, Rule], source: Path | None = None, text:
             raise _error(f"unknown rule code '{code}' in rules{_suggest(str(code).upper(), rules)}", source, text, code)
         if not isinstance(opts, dict):
             raise _error(f"rules.{code} must be a table of options", source, text, code)
-        cfg.rules[rule.code] = validate_options(rule, opts, source, text)
+        cfg.rules[rule.code] = validate_options(rule, opts, source, text, table=str(code))
     if "fail-on" in table:
         try:
             cfg.fail_on = Severity.parse(table["fail-on"])
@@ -142,29 +153,59 @@ def parse(table: dict, rules: dict[str, Rule], source: Path | None = None, text:
     return cfg
 
 
-def validate_options(rule: Rule, opts: dict, source=None, text="") -> dict:
+def validate_options(rule: Rule, opts: dict, source=None, text="", table: str | None = None) -> dict:
+    """The options of ``rule`` from a config table, each of its default's type and within the
+    rule's range for it (``OPTION_RANGES``; by default any finite float, an int from 0): a value a
+    rule cannot work with (nan, a negative count) is an error at its line, never a crash or a
+    silently disabled rule."""
     out = {}
     for name, value in opts.items():
         if name not in rule.options:
             valid = ", ".join(rule.options) or "none"
             raise _error(f"unknown option '{name}' for {rule.code}{_suggest(name, rule.options)}; options: {valid}",
-                         source, text, name)
+                         source, text, name, table)
         default = rule.options[name]
         ok = isinstance(value, type(default)) or (isinstance(default, float) and isinstance(value, int))
         if isinstance(value, bool) != isinstance(default, bool):
             ok = False
         if default is not None and not ok:
-            raise _error(f"option '{name}' of {rule.code} must be {type(default).__name__}, got {value!r}",
-                         source, text, name)
+            raise _error(f"option '{name}' of {rule.code} must be {type(default).__name__}, got {_shown(value)}",
+                         source, text, name, table)
+        allowed = rule.option_range(name)
+        if allowed is not None and value not in allowed:
+            raise _error(f"option '{name}' of {rule.code} must be {allowed}, got {_shown(value)}",
+                         source, text, name, table)
         out[name] = float(value) if isinstance(default, float) else value
     return out
 
 
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "\u2026"
+
+
 def _read(path: Path) -> tuple[dict | None, str]:
-    text = path.read_text(encoding="utf-8")
+    # a regular file of bounded size only (fsutil.read_regular), newlines read as read_text reads them
+    raw = read_regular(path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[:exc.start]
+        line = before.count(b"\n") + 1
+        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        raise ConfigError("not UTF-8 text (TOML files are UTF-8)", str(path), line, col) from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except RecursionError:
+        raise ConfigError("arrays or tables nested too deep", str(path), 1, 1) from None
+    except ValueError as exc:  # e.g. Python's limit on the digits of an integer literal
+        if not isinstance(exc, tomllib.TOMLDecodeError):
+            long = re.search(r"[0-9_]{%d,}" % sys.get_int_max_str_digits(), text)
+            at = long.start() if long else 0
+            line = text.count("\n", 0, at) + 1
+            col = at - (text.rfind("\n", 0, at) + 1) + 1
+            raise ConfigError("a number too long to read", str(path), line, col) from None
         m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
         msg = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
         if m:
@@ -174,7 +215,8 @@ def _read(path: Path) -> tuple[dict | None, str]:
             line, col = len(lines), len(lines[-1]) + 1
         raise ConfigError(f"invalid TOML: {msg}", str(path), line, col) from None
     if path.name == "pyproject.toml":
-        return data.get("tool", {}).get("labellint"), text
+        tool = data.get("tool", {})
+        return (tool.get("labellint") if isinstance(tool, dict) else None), text
     return data, text
 
 

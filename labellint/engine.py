@@ -1,19 +1,35 @@
 """Run the selected rules over a Dataset and turn their problems into located, ranked findings.
 
 The engine knows the rule contract, never a particular rule.
+
+A rule that raises (a bug, or an input it was not written for) costs only that rule on that file:
+the file's other rules still report, the problems the rule yielded before it failed are kept, and
+the failure becomes one finding of the failing rule's code at the top of the file (line 1,
+severity error whatever the rule's configured severity, no fix): ``rule CODE failed on this
+file: ExcType: message (set LABELLINT_DEBUG=1 for the traceback)``. Its code is the rule's own,
+so ``--select``, SARIF and per-rule counts place it with no internal pseudo-rule; its
+fingerprint is stable (``CODE``, file, ``rule-failed``), but neither a baseline nor
+``--diff-base`` hides it (``Finding.rule_failed``): a check that did not run cannot be accepted.
+Because it is an error, the run exits 1 like any failing check (and the report, with every
+other finding, is printed): the check is incomplete and must not pass, but the file was read,
+so this is not exit 2, which stays for input, configuration and usage errors (whose file gets no
+report at all). A rule's own :class:`LabellintError` is such an error and still ends the file.
+``LABELLINT_DEBUG=1`` lets the exception through with its traceback.
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 
+from labellint import limits
 from labellint.coco import MISSING_ID, Dataset
 from labellint.config import FileSettings
 from labellint.errors import LabellintError
-from labellint.findings import Finding, Problem, fingerprint, fingerprints, rank
+from labellint.findings import Finding, Problem, Severity, clip, fingerprint, fingerprints, rank, shorten
 
 
 _SECTIONS = ("annotations", "images", "categories")
@@ -76,6 +92,7 @@ def to_findings(ds: Dataset, rule, severity, problems: list[Problem]) -> tuple[l
         sections.append(section)
         indexes.append(index)
     out = []
+    longest = limits.get("max_message_chars")  # the backstop for a dataset string a rule quoted whole
     for i, (p, print_) in enumerate(zip(problems, fingerprints(rule.code, ds.path, keys))):
         section = sections[i]
         pointer = p.pointer if p.pointer is not None else (ds.pointer(section, indexes[i]) if section else "")
@@ -85,16 +102,24 @@ def to_findings(ds: Dataset, rule, severity, problems: list[Problem]) -> tuple[l
                 image_id = ann_image_ids[i]
             if category_id is None:
                 category_id = ann_category_ids[i]
+        message, suggestion, fix = str(p.message), p.suggestion, p.fix
+        if len(message) > longest:
+            message = clip(message, longest)
+        if suggestion is not None and len(suggestion) > longest:
+            suggestion = clip(suggestion, longest)
+        if fix is not None and len(fix.title) > longest:
+            fix = replace(fix, title=clip(fix.title, longest))
         f = Finding(
-            code=rule.code, name=rule.name, severity=severity if configured else (p.severity or severity), message=p.message,
+            code=rule.code, name=rule.name, severity=severity if configured else (p.severity or severity), message=message,
             path=ds.path, pointer=pointer, line=None, column=None,
             image_id=image_id, annotation_id=ann_ids[i], category_id=category_id,
-            score=min(1.0, max(0.0, float(p.score))), suggestion=p.suggestion, fingerprint=print_, fix=p.fix,
+            score=min(1.0, max(0.0, float(p.score))), suggestion=suggestion, fingerprint=print_, fix=fix,
         )
         if p.extra:
             f.extra.update(p.extra)
         out.append(f)
-    return out, _entity_offsets(ds, sections, indexes)
+    offsets = _entity_offsets(ds, sections, indexes)
+    return out, [p.offset if p.offset is not None else o for p, o in zip(problems, offsets)]
 
 
 def _dedupe_fingerprints(findings: list[Finding]) -> None:
@@ -126,30 +151,59 @@ def lint(ds: Dataset, settings: FileSettings, context: dict | None = None) -> tu
         opts = dict(settings.options[rule.code])
         opts.update({f"_{k}": v for k, v in context.items()})
         active.append((rule, opts))
+    failed: dict[str, str] = {}  # code -> why the rule failed on this file
     for rule, opts in active:  # rules that share work (one image pass) say what they need first
         if rule.prepare is not None:
-            _guarded(rule, ds.path, lambda: rule.prepare(ds, opts))
+            why = _attempt(lambda: rule.prepare(ds, opts))
+            if why is not None:
+                failed[rule.code] = why
     offsets: list = []
+    crashed: list[Finding] = []
     for rule, opts in active:
-        problems = _guarded(rule, ds.path, lambda: list(rule.check(ds, opts)))
-        found, where = to_findings(ds, rule, settings.severity[rule.code], problems)
-        findings.extend(found)
-        offsets.extend(where)
+        problems: list[Problem] = []
+        why = failed.get(rule.code) or _attempt(lambda: problems.extend(rule.check(ds, opts)))
+        if why is None or problems:  # what a failing rule reported before it failed is kept
+            converted: list = []
+            unconverted = _attempt(lambda: converted.append(to_findings(ds, rule, settings.severity[rule.code],
+                                                                         problems)))
+            why = why or unconverted
+            if converted:
+                found, where = converted[0]
+                findings.extend(found)
+                offsets.extend(where)
+        if why is not None:
+            crashed.append(rule_failed(ds.path, rule, why))
     _dedupe_fingerprints(findings)
     locate(ds, findings, offsets)
-    return rank(findings), skipped
+    return rank(findings + crashed), skipped
 
 
-def _guarded(rule, path, call):
+def _attempt(call) -> str | None:
+    """None when ``call()`` returns; else ``ExcType: message`` of what it raised. A LabellintError
+    (an input error the rule found) passes, and with LABELLINT_DEBUG set so does everything."""
     try:
-        return call()
+        # extreme values are data here (a box of 1e308 squared is inf, 0/0 is nan): rules get
+        # IEEE results without numpy's RuntimeWarnings, and compare them as they see fit (a nan
+        # passes no threshold); the loader has already reported every non-finite number
+        with np.errstate(all="ignore"):
+            call()
     except LabellintError:
         raise
     except Exception as exc:
         if os.environ.get("LABELLINT_DEBUG"):
             raise
-        raise LabellintError(f"rule {rule.code} ({rule.name}) failed: {type(exc).__name__}: {exc}"
-                             " (set LABELLINT_DEBUG=1 for the traceback)", path) from None
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def rule_failed(path: str, rule, why: str, across: bool = False) -> Finding:
+    """The finding that stands for a rule that raised on a file (see the module docstring)."""
+    where = "the files linted together" if across else "this file"
+    message = (f"rule {rule.code} ({rule.name}) failed on {where}: {shorten(why)} (set LABELLINT_DEBUG=1 for "
+               "the traceback); its findings here are missing")
+    return Finding(code=rule.code, name=rule.name, severity=Severity.ERROR, message=message, path=path,
+                   pointer="", line=1, column=1, fingerprint=fingerprint(rule.code, path, "rule-failed"),
+                   extra={"rule_failed": True})
 
 
 def wants_many(settings: FileSettings) -> bool:
@@ -174,11 +228,18 @@ def lint_many(items: list[tuple[Dataset, FileSettings]], context: dict | None = 
         datasets = [items[p][0] for p in positions]
         opts = dict(settings.options[rule.code])
         opts.update({f"_{k}": v for k, v in context.items()})
-        pairs = _guarded(rule, datasets[0].path, lambda: list(rule.check_many(datasets, opts)))
-        for pos in sorted({p for p, _ in pairs}):
+        pairs: list = []
+        why = _attempt(lambda: pairs.extend(rule.check_many(datasets, opts)))
+        for pos in sorted({p for p, _ in pairs if isinstance(p, int) and 0 <= p < len(positions)}):
             ds, file_settings = items[positions[pos]]
-            found, where = to_findings(ds, rule, file_settings.severity[rule.code], [pr for p, pr in pairs if p == pos])
-            _dedupe_fingerprints(found)
-            locate(ds, found, where)
-            findings.extend(found)
+            converted: list = []
+            why = _attempt(lambda: converted.append(to_findings(ds, rule, file_settings.severity[rule.code],
+                                                                [pr for p, pr in pairs if p == pos]))) or why
+            if converted:
+                found, where = converted[0]
+                _dedupe_fingerprints(found)
+                locate(ds, found, where)
+                findings.extend(found)
+        if why is not None:  # every file of the group: each one's cross-file check is incomplete
+            findings.extend(rule_failed(ds.path, rule, why, across=True) for ds in datasets)
     return rank(findings)

@@ -7,6 +7,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from labellint import limits
+
 
 class Severity(enum.IntEnum):
     """Ordered so that ``max()`` and comparisons with ``fail-on`` work."""
@@ -93,6 +95,7 @@ class Problem:
     severity: Severity | None = None
     fix: Fix | None = None
     extra: dict | None = None  # rule-specific facts for reporters (e.g. a box's nearest neighbours)
+    offset: int | None = None  # byte offset that locates a problem about no entry (a key written twice)
 
 
 @dataclass
@@ -117,6 +120,12 @@ class Finding:
     def sort_key(self):
         # severity first, then the most confident; the rest only makes the order stable
         return (-int(self.severity), -self.score, self.path, self.line or 0, self.column or 0, self.code)
+
+    @property
+    def rule_failed(self) -> bool:
+        """This finding stands for a rule that raised (engine.rule_failed): the check is
+        incomplete, so no baseline entry or git base ever hides it."""
+        return bool(self.extra.get("rule_failed"))
 
     def location(self) -> str:
         if self.line is None:
@@ -154,6 +163,26 @@ def fingerprints(code: str, relpath: str, entities: list[str]) -> list[str]:
     prefix = f"{code}\0{relpath}\0".encode("utf-8", "surrogatepass")
     sha256 = hashlib.sha256
     return [sha256(prefix + e.encode("utf-8", "surrogatepass")).hexdigest()[:32] for e in entities]
+
+
+def shorten(text: str, limit: int | None = None) -> str:
+    """A dataset string as a message quotes it: at most ``limit`` characters (default the
+    ``max_quoted_chars`` limit) and an ellipsis. The whole value stays in the file, where the
+    finding's pointer leads; repeating a megabyte-long class name in each of its findings would
+    multiply the report's size, and nobody reads past the first line of it."""
+    if limit is None:
+        limit = limits.get("max_quoted_chars")
+    return text if len(text) <= limit else text[:limit] + "\u2026"
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters in the middle, keeping its start (what is wrong) and
+    its end (often why it matters): the backstop for a message that quotes a dataset string a rule
+    did not :func:`shorten`."""
+    if len(text) <= limit:
+        return text
+    tail = limit // 4
+    return text[: max(limit - tail - 1, 0)] + "\u2026" + (text[-tail:] if tail else "")
 
 
 def rank(findings: list[Finding]) -> list[Finding]:

@@ -18,12 +18,15 @@ with msgspec and says what is wrong with it.
 
 from __future__ import annotations
 
+import json
 import operator
 from dataclasses import dataclass
 from itertools import chain
 
 import msgspec
 import numpy as np
+
+from labellint import limits
 
 # -- sorting -------------------------------------------------------------------------------------
 
@@ -65,7 +68,20 @@ def finite_rows(boxes: np.ndarray) -> np.ndarray:
     return finite.all(axis=1)
 
 
-def overlapping_pairs(group: np.ndarray, boxes: np.ndarray, min_iou: float, rows: np.ndarray | None = None):
+class Pairs(tuple):
+    """(first, second, iou) row arrays of overlapping boxes, and ``capped``: the groups (images)
+    whose search stopped at its budget before it had compared every candidate pair."""
+
+    capped: np.ndarray
+
+    def __new__(cls, first, second, iou, capped=None):
+        self = super().__new__(cls, (first, second, iou))
+        self.capped = np.zeros(0, np.int64) if capped is None else np.asarray(capped, np.int64)
+        return self
+
+
+def overlapping_pairs(group: np.ndarray, boxes: np.ndarray, min_iou: float, rows: np.ndarray | None = None,
+                      pairs_per_box: int | None = None) -> Pairs:
     """Pairs of rows in the same group (say, image) whose boxes overlap with IoU >= ``min_iou``.
 
     ``group`` holds non-negative ints (image rows). Only ``rows`` (default: all) with finite boxes
@@ -77,6 +93,13 @@ def overlapping_pairs(group: np.ndarray, boxes: np.ndarray, min_iou: float, rows
     if x_j <= x_i + (1 - t) * w_i (the intersection is at least t * w_i wide), so for the high
     thresholds duplicate rules use, each row meets a handful of candidates: the work grows with
     rows plus candidates, never with rows squared.
+
+    Except for a pile: n boxes at one spot are n * (n - 1) / 2 candidates, and as many pairs to
+    keep (10,000 copies of one box: 50 million). With ``pairs_per_box``, a group stops comparing
+    once it has compared that many pairs per box it holds (each step compares a row with the row
+    ``step`` places after it, so the nearest candidates come first: a pile is still linked from
+    end to end); such groups are listed in ``Pairs.capped``. Time and memory then grow with the
+    rows, whatever the layout.
     """
     if not 0 < min_iou <= 1:
         raise ValueError(f"min_iou must be in (0, 1], got {min_iou}")
@@ -96,6 +119,12 @@ def overlapping_pairs(group: np.ndarray, boxes: np.ndarray, min_iou: float, rows
     x1, y1, area = x0 + bw, y0 + bh, bw * bh
     reach = x0 + (1.0 - min_iou) * bw
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    capped: set[int] = set()
+    if pairs_per_box is not None and len(rows):
+        first_of_group = np.flatnonzero(np.concatenate([[True], g[1:] != g[:-1]]))
+        slot = np.repeat(np.arange(len(first_of_group)), np.diff(np.append(first_of_group, len(g))))
+        budget = np.diff(np.append(first_of_group, len(g))) * int(pairs_per_box)
+        spent = np.zeros(len(first_of_group), np.int64)
     # x is sorted within a group: once a row is out of reach, so are all rows after it. The
     # first step compares each row with the next one (slices, no gathers).
     left = np.flatnonzero((g[1:] == g[:-1]) & (x0[1:] <= reach[:-1]))
@@ -107,6 +136,12 @@ def overlapping_pairs(group: np.ndarray, boxes: np.ndarray, min_iou: float, rows
             left, right = left[inside], right[inside]
             near = (g[right] == g[left]) & (x0[right] <= reach[left])
             left, right = left[near], right[near]
+        if pairs_per_box is not None:
+            spent_up = spent[slot[left]] >= budget[slot[left]]
+            if spent_up.any():  # candidates left in a group that has spent its budget
+                capped.update(g[left[spent_up]].tolist())
+                left, right = left[~spent_up], right[~spent_up]
+            spent += np.bincount(slot[left], minlength=len(spent))
         iw = np.minimum(x1[left], x1[right]) - x0[right]
         ih = np.minimum(y1[left], y1[right]) - np.maximum(y0[left], y0[right])
         inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
@@ -114,11 +149,39 @@ def overlapping_pairs(group: np.ndarray, boxes: np.ndarray, min_iou: float, rows
         hit = iou >= min_iou
         found.append((rows[left[hit]], rows[right[hit]], iou[hit]))
         step += 1
+    capped_groups = np.array(sorted(capped), np.int64)
     if not found:
         empty = np.zeros(0, np.int64)
-        return empty, empty, np.zeros(0)
+        return Pairs(empty, empty, np.zeros(0), capped_groups)
     first, second, iou = (np.concatenate(parts) for parts in zip(*found))
-    return first, second, iou
+    return Pairs(first, second, iou, capped_groups)
+
+
+def components(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """Connected components of the graph on rows 0..n-1 with the edges (a[i], b[i]): each row's
+    label is the smallest row of its component (a row without edges is its own).
+
+    Hooking and pointer jumping on whole arrays: each round hooks every component onto the
+    smallest label across its edges, then follows labels to their root; a few rounds suffice,
+    even for one long chain of pairs."""
+    label = np.arange(n)
+    if not len(a):
+        return label
+    a, b = np.asarray(a), np.asarray(b)
+    while True:
+        la, lb = label[a], label[b]
+        low = np.minimum(la, lb)
+        hooked = label.copy()
+        np.minimum.at(hooked, la, low)
+        np.minimum.at(hooked, lb, low)
+        while True:
+            jumped = hooked[hooked]
+            if np.array_equal(jumped, hooked):
+                break
+            hooked = jumped
+        if np.array_equal(hooked, label):
+            return label
+        label = hooked
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -304,6 +367,15 @@ def _describe(value) -> str:
     if isinstance(value, list):
         return "an array"
     return type(value).__name__
+
+
+def decode_raw(text) -> tuple[object, bool]:
+    """One segmentation's JSON text decoded: (value, in_range). msgspec refuses a number beyond
+    a float (1e999); Python's reader takes it as infinity, and ``in_range`` is then False."""
+    try:
+        return msgspec.json.decode(text), True
+    except msgspec.DecodeError:
+        return json.loads(bytes(text)), False
 
 
 def classify(value) -> tuple[int, str | None, list]:
@@ -510,9 +582,12 @@ def summarise(segs: list, polygons: bool = False, raw_rle: bool = False) -> dict
     slow_rows: list = []
     for row in slow:
         value = segs[row]
+        in_range = True
         if raw:
-            value = msgspec.json.decode(value)
+            value, in_range = decode_raw(value)
         kind[row], problem, polys = classify(value)
+        if not in_range:  # the loader's tolerant path reports these; a raw value is read here first
+            kind[row], problem, polys = MALFORMED, "'segmentation' has a number out of range (read as infinity)", []
         if problem:
             malformed[row] = problem
         slow_polys.extend(polys)
@@ -535,7 +610,7 @@ def summarise(segs: list, polygons: bool = False, raw_rle: bool = False) -> dict
     rle_rows = np.flatnonzero(kind == RLE)
     rle = [segs[r] for r in rle_rows.tolist()]  # bytes (from Raw) or values
     if raw and not raw_rle:
-        rle = [msgspec.json.decode(v) for v in rle]
+        rle = [decode_raw(v)[0] for v in rle]
     out = {"kind": kind, "area": area, "extent": extent, "malformed": malformed, "rle_rows": rle_rows,
            "rle": rle, "bad": bad}
     if polygons:
@@ -602,7 +677,7 @@ def _assemble(parts: list, n: int, polygons) -> Segmentations:
         raise RuntimeError(f"the file changed while it was linted: {len(kind)} annotations, not {n}")
     malformed = {first + row: problem for first, s in parts for row, problem in s["malformed"].items()}
     rle_rows = np.concatenate([s["rle_rows"] + first for first, s in parts])
-    rle_values = [msgspec.json.decode(v) if isinstance(v, (bytes, msgspec.Raw)) else v
+    rle_values = [decode_raw(v)[0] if isinstance(v, (bytes, msgspec.Raw)) else v
                   for _, s in parts for v in s["rle"]]
     bad = [(s["bad"][0] + first, *s["bad"][1:]) for first, s in parts]
     bad = tuple(np.concatenate(p) for p in zip(*bad))
@@ -624,6 +699,11 @@ def _decode(ds) -> Segmentations:
 
 
 # -- RLE -----------------------------------------------------------------------------------------
+
+# pycocotools keeps run lengths, and the running pixel count while decoding, in unsigned 32-bit
+# ints: a longer run raises OverflowError in frPyObjects or silently wraps in the compressed
+# reader, and a mask of more pixels gets a wrapped area and box. Such masks are LL108 findings.
+RLE_MAX_RUN = 0xFFFFFFFF
 
 
 def compressed_rle_totals(strings: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -664,8 +744,9 @@ def compressed_rle_totals(strings: list[bytes]) -> tuple[np.ndarray, np.ndarray]
         group_first = np.searchsorted(x_owner[sel], x_owner[sel])
         counts[sel] = run - np.where(group_first > 0, run[np.maximum(group_first - 1, 0)], 0)
     negative = np.bincount(x_owner, weights=counts < 0, minlength=n) > 0
+    too_long = np.bincount(x_owner, weights=counts > RLE_MAX_RUN, minlength=n) > 0  # pycocotools would wrap it
     totals = np.bincount(x_owner, weights=counts, minlength=n).astype(np.int64)
-    return totals, ok & ~negative
+    return totals, ok & ~negative & ~too_long
 
 
 @dataclass
@@ -682,6 +763,27 @@ def _is_int(v) -> bool:
     return type(v) is int
 
 
+def _uncompressed_total(counts: list) -> tuple[str | None, int]:
+    """(problem or None, sum of the runs) of a list of run lengths: each an integer in [0, RLE_MAX_RUN]."""
+    if not all(map(_is_int, counts)):  # before numpy sees it: a list of long strings pads them all
+        return "RLE 'counts' must be a list of integers or a compressed string", 0
+    arr = np.asarray(counts) if counts else np.zeros(0, np.int64)
+    if arr.dtype.kind == "O":
+        # integers beyond 64 bits (numpy keeps them as objects)
+        if any(v < 0 for v in counts):
+            return "RLE 'counts' holds a negative run length", 0
+        return f"RLE 'counts' holds a run length above {RLE_MAX_RUN} pixels", 0
+    if arr.dtype.kind not in "iu" or arr.ndim != 1:
+        return "RLE 'counts' must be a list of integers or a compressed string", 0
+    if not arr.size:
+        return None, 0
+    if arr.min() < 0:
+        return "RLE 'counts' holds a negative run length", 0
+    if arr.max() > RLE_MAX_RUN:
+        return f"RLE 'counts' holds a run length above {RLE_MAX_RUN} pixels", 0
+    return None, int(arr.sum(dtype=np.uint64))  # at most 2**32 each: the sum of 2**31 of them fits
+
+
 def _check_rles(ds, seg: Segmentations) -> RleSummary:
     rows = seg.rle_rows
     problems: list = [None] * len(rows)
@@ -694,16 +796,15 @@ def _check_rles(ds, seg: Segmentations) -> RleSummary:
             problems[i] = "RLE segmentation needs 'size' [height, width] and 'counts'"
         elif not (isinstance(size, list) and len(size) == 2 and all(_is_int(v) and v >= 0 for v in size)):
             problems[i] = "RLE 'size' must be [height, width], two non-negative integers"
+        elif size[0] * size[1] == 0:
+            problems[i] = f"RLE size [{size[0]}, {size[1]}] holds no pixels"
+        elif size[0] * size[1] > RLE_MAX_RUN:
+            problems[i] = (f"RLE size [{size[0]}, {size[1]}] has more pixels than pycocotools counts in 32 bits "
+                           f"({RLE_MAX_RUN})")
         elif isinstance(counts, str):
             compressed.append((i, counts.encode("utf-8", "replace")))
         elif isinstance(counts, list):
-            arr = np.asarray(counts) if counts else np.zeros(0, np.int64)
-            if arr.dtype.kind not in "iu" or arr.ndim != 1:
-                problems[i] = "RLE 'counts' must be a list of integers or a compressed string"
-            elif (arr < 0).any():
-                problems[i] = "RLE 'counts' holds a negative run length"
-            else:
-                totals[i] = int(arr.sum())
+            problems[i], totals[i] = _uncompressed_total(counts)
         else:
             problems[i] = f"RLE 'counts' must be a list of integers or a string, got {_describe(counts)}"
     if compressed:
@@ -712,7 +813,8 @@ def _check_rles(ds, seg: Segmentations) -> RleSummary:
             if good:
                 totals[i] = total
             else:
-                problems[i] = "RLE 'counts' string is not valid compressed RLE"
+                problems[i] = ("RLE 'counts' string is not valid compressed RLE (a cut or negative run, or a run "
+                               f"above {RLE_MAX_RUN} pixels)")
     for i, value in enumerate(seg.rle_values):
         if problems[i] is not None:
             continue
@@ -740,7 +842,9 @@ def _check_rles(ds, seg: Segmentations) -> RleSummary:
                              for i in compressed_ok]),
         ):
             if group:
-                area[group] = mask_utils.area(rles)
+                # pycocotools' area() makes a uint8 array of len(rles) on the way (numpy 2 raises
+                # OverflowError from 256 on): 255 at a time
+                area[group] = np.concatenate([mask_utils.area(rles[k:k + 255]) for k in range(0, len(rles), 255)])
                 bbox[group] = mask_utils.toBbox(rles)
     return RleSummary(rows, problems, area, bbox)
 
@@ -751,22 +855,25 @@ def _cached(ds, key: str, compute):
     return ds.shared(f"geometry.{key}", compute)
 
 
-def same_image_overlaps(ds, min_iou: float):
+def same_image_overlaps(ds, min_iou: float) -> Pairs:
     """Pairs of annotations on one image whose boxes overlap with IoU >= ``min_iou`` (crowd regions
-    and annotations of unknown images left out), as (first, second, iou) row arrays.
+    and annotations of unknown images left out), as (first, second, iou) row arrays; ``capped``
+    lists the image rows whose search stopped at the ``max_overlap_pairs_per_box`` limit.
 
     Shared by the duplicate and conflicting-label rules: the pairs found for the lowest
     threshold asked so far are kept, and a higher threshold only filters them.
     """
     memo = _cached(ds, "overlaps", dict)
+    per_box = limits.get("max_overlap_pairs_per_box")
     found = memo.get("pairs")
-    if found is None or found[0] > min_iou:
+    if found is None or found[0] > min_iou or found[1] != per_box:
         ann = ds.annotations
         rows = np.flatnonzero((ann.iscrowd != 1) & (ds.ann_image_row >= 0))
-        found = memo["pairs"] = (min_iou, overlapping_pairs(ds.ann_image_row, box_columns(ds).T, min_iou, rows))
-    first, second, iou = found[1]
+        found = memo["pairs"] = (min_iou, per_box, overlapping_pairs(ds.ann_image_row, box_columns(ds).T, min_iou,
+                                                                     rows, pairs_per_box=per_box))
+    first, second, iou = found[2]
     keep = iou >= min_iou
-    return first[keep], second[keep], iou[keep]
+    return Pairs(first[keep], second[keep], iou[keep], found[2].capped)
 
 
 def segmentations(ds) -> Segmentations:

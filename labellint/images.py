@@ -7,15 +7,21 @@ cache keyed on the Dataset object; rules say what they need in their ``prepare``
 first ``check`` of the run starts the pass.
 
 Safety: a ``file_name`` that is absolute, holds ``..`` or resolves (through a symlink) outside the
-image root is refused, never opened. PIL's pixel limit is set for the pass, so a decompression bomb
-is stopped at its header instead of being decompressed.
+image root is refused, never opened. Every filesystem call on a dataset's path is guarded: whatever
+the operating system says (a name too long, a folder that cannot be searched, a special file) ends
+as that image's finding, never as an error that loses the whole file. Only a regular file is read
+(a FIFO cannot block the pass), its size checked before a byte is read (``max_image_bytes``), its
+header read before its pixels (PIL opens lazily) so that an over-limit picture is refused without
+being loaded; PIL's pixel limit is set for the pass, so a decompression bomb is stopped at its header.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 import threading
 import time
 import warnings
@@ -31,10 +37,13 @@ import numpy as np
 if TYPE_CHECKING:  # PIL loads when an image is first decoded: a run without --images never pays for it
     from PIL import Image
 
+from labellint import limits
 from labellint.errors import LabellintError
+from labellint.fsutil import repo_root
 
 #: Default decompression-bomb limit in pixels (about 16k x 16k); rule LL406 makes it configurable.
 DEFAULT_MAX_PIXELS = 268_435_456
+MAX_BYTES_LIMIT = "max_image_bytes"  # in labellint.limits; LL406's max_bytes overrides it
 SCAN_VERSION = 3
 
 # statuses of an ImageInfo, in the order a pass meets them
@@ -85,6 +94,10 @@ def resolve(root: Path, file_name, extra_bases=()) -> tuple[Path | None, str | N
         return None, f"file_name {file_name!r} is not a path"
     if "\0" in file_name:
         return None, "file_name contains a NUL character"
+    try:
+        os.fsencode(file_name)
+    except UnicodeError:  # a lone surrogate: no operating system call can even be made with it
+        return None, f"file_name {file_name!r} holds characters that no file name can hold"
     name = file_name.replace("\\", "/")
     if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         return None, f"file_name '{file_name}' is an absolute path; it must be relative to the image root"
@@ -97,8 +110,8 @@ def resolve(root: Path, file_name, extra_bases=()) -> tuple[Path | None, str | N
         candidate = Path(base, *parts)
         try:
             real = candidate.resolve()
-        except (OSError, RuntimeError) as exc:  # symlink loops
-            return None, f"file_name '{file_name}' cannot be resolved: {exc}"
+        except (OSError, RuntimeError, ValueError) as exc:  # symlink loops
+            return None, f"file_name '{file_name}' cannot be resolved: {getattr(exc, 'strerror', None) or exc}"
         try:
             real.relative_to(real_root)
         except ValueError:
@@ -106,9 +119,18 @@ def resolve(root: Path, file_name, extra_bases=()) -> tuple[Path | None, str | N
                           "(a symlink points out of it)")
         if first is None:
             first = real
-        if real.exists():
+        if _exists(real):
             return real, None
     return first, None
+
+
+def _exists(path: Path) -> bool:
+    # a name too long for the filesystem, a folder on the way that cannot be searched: reading
+    # the file then says why, as that image's finding
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 # -- decoding ----------------------------------------------------------------------------------
@@ -189,14 +211,14 @@ def decode(data: bytes, max_pixels: int) -> tuple[ImageInfo, Image.Image | None]
     try:
         im = Image.open(BytesIO(data))
     except Image.DecompressionBombError as exc:
-        return ImageInfo(TOO_LARGE, f"refused by the pixel limit: {exc}"), None
+        return ImageInfo(TOO_LARGE, f"refused by the pixel limit: {_why(exc)} (LL406 option max_pixels)"), None
     except Exception as exc:  # PIL raises many kinds for junk
         return ImageInfo(UNREADABLE, f"not a readable image: {_why(exc)}"), None
     info.width, info.height = im.size
     info.mode, info.format = im.mode, im.format
     if im.size[0] * im.size[1] > max_pixels:
         info.status = TOO_LARGE
-        info.message = f"{im.size[0]}x{im.size[1]} = {im.size[0] * im.size[1]:,} pixels is over the limit of {max_pixels:,}"
+        info.message = _pixels_message(im.size[0], im.size[1], max_pixels)
         return info, None
     try:
         info.orientation = int(im.getexif().get(0x0112, 1) or 1)
@@ -244,6 +266,7 @@ class ScanConfig:
     root: Path
     source: Path | None = None  # the annotation file, for the Roboflow layout fallback
     max_pixels: int = DEFAULT_MAX_PIXELS
+    max_bytes: int = field(default_factory=lambda: limits.get(MAX_BYTES_LIMIT))
     cache: object | None = None  # labellint.embed.cache.Cache or None
     threads: int = 0
     console: object | None = None
@@ -279,18 +302,51 @@ def config_from(options: dict) -> ScanConfig:
         raise LabellintError(f"image root {root} is not a folder")
     from labellint.embed import cache as cache_mod  # numpy-only, no onnxruntime
 
+    source = Path(options["_source"]) if options.get("_source") else None
     return ScanConfig(
         root=root,
-        source=Path(options["_source"]) if options.get("_source") else None,
+        source=source,
         max_pixels=int(options.get("max_pixels") or DEFAULT_MAX_PIXELS),
-        cache=None if options.get("_no_cache") else cache_mod.Cache.default(),
+        max_bytes=_max_bytes(options.get("max_bytes")),
+        cache=None if options.get("_no_cache") else cache_mod.open_cache(_linted_trees(root, source),
+                                                                          _note_sink(options)),
         threads=int(options.get("_decode_threads") or 0),
         console=options.get("_console"),
         progress=options.get("_progress"),
     )
 
 
-def prepare(ds, options: dict, visitor: Visitor | None = None, max_pixels: int | None = None) -> _State:
+def _max_bytes(option) -> int:
+    """A rule's ``max_bytes`` when it sets one (above 0), else the run's limit."""
+    return int(option) if option and int(option) > 0 else limits.get(MAX_BYTES_LIMIT)
+
+
+def _linted_trees(root: Path, source: Path | None) -> list[Path]:
+    """The folders whose contents came with the data: the image root and the git work tree that
+    holds the annotation file (a pull request's checkout)."""
+    trees = [root]
+    if source is not None:
+        repo = repo_root(Path(os.path.abspath(source)).parent)
+        if repo is not None:
+            trees.append(repo)
+    return trees
+
+
+def _note_sink(options: dict):
+    """Append a note to the run's notes (``options["_notes"]``) once; dropped outside a run."""
+    notes = options.get("_notes")
+    if not isinstance(notes, list):
+        return None
+
+    def note(message: str) -> None:
+        if message not in notes:
+            notes.append(message)
+
+    return note
+
+
+def prepare(ds, options: dict, visitor: Visitor | None = None, max_pixels: int | None = None,
+            max_bytes: int | None = None) -> _State:
     """Say, before the pass runs, what a rule needs from it (called from a rule's ``prepare``)."""
     st = state(ds)
     with st.lock:
@@ -298,6 +354,8 @@ def prepare(ds, options: dict, visitor: Visitor | None = None, max_pixels: int |
             st.config = config_from(options)
         if max_pixels is not None:
             st.config.max_pixels = int(max_pixels)
+        if max_bytes is not None:
+            st.config.max_bytes = _max_bytes(max_bytes)
         if visitor is not None and visitor not in st.visitors:
             st.visitors.append(visitor)
     return st
@@ -342,6 +400,13 @@ def _run_pass(ds, cfg: ScanConfig, visitors: list, previous: list | None) -> lis
     infos: list[ImageInfo] = list(previous) if previous is not None else [None] * n
 
     def work(row: int):
+        try:
+            return _work(row)
+        except OSError as exc:  # any filesystem answer about a dataset's path is that image's finding
+            status, why = _os_failure(exc)
+            return row, _named(ImageInfo(status, why), ds.images.file_name[row]), None
+
+    def _work(row: int):
         """Read, hash, decode (unless the cache and the visitors make it unneeded), cut crops."""
         if previous is not None:
             info = previous[row]
@@ -350,31 +415,42 @@ def _run_pass(ds, cfg: ScanConfig, visitors: list, previous: list | None) -> lis
             wanting = [v for v in visitors if v.wants_pixels(row, info)]
             if not wanting:
                 return row, info, None
-            data, _ = _read(Path(info.path))
-            if data is None:
+            fh, _, failed = _open(Path(info.path), cfg.max_bytes)
+            if failed is not None:
+                return row, info, None
+            with fh:
+                data, failed = _read_whole(fh, os.fstat(fh.fileno()).st_size, cfg.max_bytes)
+            if failed is not None:
                 return row, info, None
             fresh, im = decode(data, cfg.max_pixels)
             return row, info, _cut(row, im, info, wanting, ds) if im is not None else None
         path, why = resolve(cfg.root, ds.images.file_name[row], bases)
         if path is None:
             return row, ImageInfo(UNSAFE, why), None
-        known = _known_digest(path)
-        if known is not None:  # same size and mtime as when its bytes were hashed: no read needed
-            cached = cache.get_scan(known)
-            if cached is not None and not (cached.status == OK and cached.width * cached.height > cfg.max_pixels):
-                cached.path, cached.digest = str(path), known
-                if not (cached.decoded and any([v.wants_pixels(row, cached) for v in visitors])):
-                    return row, cached, None
-        data, err = _read(path)
-        if err is not None:
-            return row, ImageInfo(UNREADABLE, f"{ds.images.file_name[row]!s} {err}", path=str(path)), None
-        if data is None:
-            return row, ImageInfo(MISSING, f"no file at {ds.images.file_name[row]!s} under the image root",
-                                  path=str(path)), None
+        fh, st, failed = _open(path, cfg.max_bytes)
+        if failed is not None:
+            failed.path = str(path)
+            return row, _named(failed, ds.images.file_name[row]), None
+        with fh:
+            known = _known_digest(path, st)
+            if known is not None:  # same size and mtime as when its bytes were hashed: no read needed
+                cached = cache.get_scan(known)
+                if cached is not None and not _over_pixels(cached, cfg.max_pixels):
+                    cached.path, cached.digest = str(path), known
+                    if not (cached.decoded and any([v.wants_pixels(row, cached) for v in visitors])):
+                        return row, cached, None
+            refused = _header_refusal(fh, cfg.max_pixels)
+            if refused is not None:
+                refused.path = str(path)
+                return row, refused, None
+            data, failed = _read_whole(fh, st.st_size, cfg.max_bytes)
+        if failed is not None:
+            failed.path = str(path)
+            return row, failed, None
         digest = hashlib.sha256(data).hexdigest()
-        _remember_digest(path, digest)
+        _remember_digest(path, st, digest)
         cached = cache.get_scan(digest) if cache is not None else None
-        if cached is not None and not (cached.status == OK and cached.width * cached.height > cfg.max_pixels):
+        if cached is not None and not _over_pixels(cached, cfg.max_pixels):
             cached.path, cached.digest = str(path), digest
             wanting = [v for v in visitors if cached.decoded and v.wants_pixels(row, cached)]
             if not wanting:
@@ -382,6 +458,7 @@ def _run_pass(ds, cfg: ScanConfig, visitors: list, previous: list | None) -> lis
             _, im = decode(data, cfg.max_pixels)  # only for the crops the cache lacks
             return row, cached, (_cut(row, im, cached, wanting, ds) if im is not None else None)
         info, im = decode(data, cfg.max_pixels)
+        del data  # the decoded picture is what the rest needs; the bytes may be large
         info.path, info.digest = str(path), digest
         payload = None
         if im is not None:
@@ -397,24 +474,16 @@ def _run_pass(ds, cfg: ScanConfig, visitors: list, previous: list | None) -> lis
     stat_index = cache.load_stat_index() if cache is not None else {}
     stat_changed = []
 
-    def _known_digest(path: Path) -> str | None:
+    def _known_digest(path: Path, st: os.stat_result) -> str | None:
         if cache is None:
             return None
         entry = stat_index.get(str(path))
-        try:
-            st = path.stat()
-        except OSError:
-            return None
         if isinstance(entry, list) and len(entry) == 3 and entry[0] == st.st_size and entry[1] == st.st_mtime_ns:
             return entry[2]
         return None
 
-    def _remember_digest(path: Path, digest: str) -> None:
+    def _remember_digest(path: Path, st: os.stat_result, digest: str) -> None:
         if cache is None:
-            return
-        try:
-            st = path.stat()
-        except OSError:
             return
         stat_index[str(path)] = [st.st_size, st.st_mtime_ns, digest]
         stat_changed.append(1)
@@ -506,17 +575,121 @@ def exif_applies(info: ImageInfo, json_w, json_h) -> bool:
     return declared == shown and declared != stored
 
 
-def _read(path: Path) -> tuple[bytes | None, str | None]:
-    """(bytes, None), (None, None) when there is no file, or (None, why it cannot be read)."""
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)  # a FIFO answers at once instead of hanging
+               | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0))
+
+
+def _named(info: ImageInfo, file_name) -> ImageInfo:
+    """LL401 says which file_name it refused; the other rules name the image themselves."""
+    if info.status == UNSAFE:
+        info.message = f"file_name '{file_name}' {info.message}"
+    return info
+
+
+def _os_failure(exc: OSError) -> tuple[str, str]:
+    """(status, why) for what the operating system said about an image's path."""
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+        return MISSING, ""
+    if exc.errno == errno.ENAMETOOLONG:
+        return MISSING, "its path is too long for the filesystem (File name too long)"
+    if exc.errno == errno.ELOOP:
+        return UNSAFE, "its path goes round a loop of symlinks"
+    if isinstance(exc, IsADirectoryError):
+        return UNREADABLE, "is a folder, not a file"
+    return UNREADABLE, f"cannot be read: {exc.strerror or exc}"
+
+
+def _open(path: Path, max_bytes: int):
+    """(open binary file, its stat, None), or (None, None, ImageInfo saying why not): a regular
+    file within the byte limit, checked on the open descriptor before anything is read."""
     try:
-        with open(path, "rb") as fh:
-            return fh.read(), None
-    except (FileNotFoundError, NotADirectoryError):
-        return None, None
-    except IsADirectoryError:
-        return None, "is a folder, not a file"
+        fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
-        return None, f"cannot be read: {exc.strerror or exc}"
+        status, why = _os_failure(exc)
+        return None, None, ImageInfo(status, why)
+    fh = os.fdopen(fd, "rb")
+    try:
+        st = os.fstat(fh.fileno())
+        if stat.S_ISDIR(st.st_mode):
+            failed = ImageInfo(UNREADABLE, "is a folder, not a file")
+        elif not stat.S_ISREG(st.st_mode):
+            failed = ImageInfo(UNREADABLE, "is not a regular file (a FIFO, a device or a socket)")
+        elif st.st_size > max_bytes:
+            failed = ImageInfo(TOO_LARGE, _bytes_message(st.st_size, max_bytes))
+        else:
+            return fh, st, None
+    except BaseException:
+        fh.close()
+        raise
+    fh.close()
+    return None, None, failed
+
+
+def _read_whole(fh, size: int, max_bytes: int) -> tuple[bytes | None, ImageInfo | None]:
+    """The file's bytes, never more than the byte limit (a file that grew past it is refused).
+
+    ``size`` is what fstat said: read(n) allocates n bytes before reading, so it is asked for the
+    file's size (plus one byte, to notice growth), never for the limit."""
+    fh.seek(0)
+    data = fh.read(min(size, max_bytes) + 1)
+    if len(data) <= size:
+        return data, None
+    parts, total = [data], len(data)
+    while total <= max_bytes:  # it grew while being read: go on, in pieces, up to the limit
+        more = fh.read(min(1 << 20, max_bytes + 1 - total))
+        if not more:
+            return b"".join(parts), None
+        parts.append(more)
+        total += len(more)
+    return None, ImageInfo(TOO_LARGE, _bytes_message(f"more than {max_bytes:,}", max_bytes))
+
+
+def read_file(path: Path, max_bytes: int | None = None) -> tuple[bytes | None, ImageInfo | None]:
+    """(bytes, None), or (None, ImageInfo saying why not: missing, unreadable, too large), for any
+    caller that reads a dataset's picture: a regular file, size checked before reading, never more
+    than ``max_bytes`` (default: the ``max_image_bytes`` limit) read; OSError never escapes."""
+    limit = limits.get(MAX_BYTES_LIMIT) if max_bytes is None else int(max_bytes)
+    try:
+        fh, st, failed = _open(Path(path), limit)
+        if failed is not None:
+            return None, failed
+        with fh:
+            return _read_whole(fh, st.st_size, limit)
+    except OSError as exc:
+        return None, ImageInfo(*_os_failure(exc))
+
+
+def _bytes_message(size, limit: int) -> str:
+    size = f"{size:,}" if isinstance(size, int) else size
+    return (f"the file's {size} bytes are over the limit of {limit:,} (LL406 option max_bytes, "
+            f"or {limits.LIMITS[MAX_BYTES_LIMIT].env})")
+
+
+def _pixels_message(width: int, height: int, limit: int) -> str:
+    return (f"{width}x{height} = {width * height:,} pixels is over the limit of {limit:,} "
+            "(LL406 option max_pixels)")
+
+
+def _over_pixels(info: ImageInfo, max_pixels: int) -> bool:
+    return info.status == OK and info.width * info.height > max_pixels
+
+
+def _header_refusal(fh, max_pixels: int) -> ImageInfo | None:
+    """A TOO_LARGE record when the header claims more pixels than the limit, read without loading
+    the picture (PIL reads only the header at open); None to go on: junk is decode()'s to report."""
+    from PIL import Image
+
+    try:
+        im = Image.open(fh)
+    except Image.DecompressionBombError as exc:
+        return ImageInfo(TOO_LARGE, f"refused by the pixel limit: {_why(exc)} (LL406 option max_pixels)")
+    except Exception:  # PIL raises many kinds for junk
+        return None
+    width, height = im.size
+    if width * height <= max_pixels:
+        return None
+    return ImageInfo(TOO_LARGE, _pixels_message(width, height, max_pixels), width=width, height=height,
+                     mode=im.mode, format=im.format)
 
 
 def info_to_json(info: ImageInfo) -> str:
@@ -527,17 +700,40 @@ def info_to_json(info: ImageInfo) -> str:
     return json.dumps(d)
 
 
+_STATUSES = (OK, UNSAFE, MISSING, TOO_LARGE, UNREADABLE)
+_HEX = frozenset("0123456789abcdef")
+
+
 def info_from_json(text: str) -> ImageInfo | None:
+    """A scan record read back from the cache, or None unless every field has its type and range
+    (a record decides what the image rules see of an image that is not read again)."""
     try:
         d = json.loads(text)
-        if d.pop("v", None) != SCAN_VERSION:
-            return None
-        ph = d.pop("phash", None)
-        info = ImageInfo(**d)
-        info.phash = None if ph is None else int(ph, 16)
-        return info
-    except (ValueError, TypeError):
+    except ValueError:
         return None
+    if not isinstance(d, dict) or d.pop("v", None) != SCAN_VERSION or set(d) != _RECORD_FIELDS:
+        return None
+    ph, thumb = d.pop("phash"), d["thumb"]
+
+    def opt(value, kind) -> bool:
+        return value is None or type(value) is kind
+
+    ok = (d["status"] in _STATUSES and type(d["message"]) is str and len(d["message"]) <= 1000
+          and opt(d["digest"], str) and opt(d["mode"], str) and opt(d["format"], str)
+          and type(d["truncated"]) is bool and type(d["orientation"]) is int and 1 <= d["orientation"] <= 8
+          and all(opt(d[k], int) and (d[k] is None or 0 < d[k] < 2**31) for k in ("width", "height"))
+          and (d["status"] != OK or (d["width"] is not None and d["height"] is not None
+                                     and ph is not None and thumb is not None))
+          and (ph is None or (type(ph) is str and len(ph) == 16 and set(ph) <= _HEX))
+          and (thumb is None or (type(thumb) is str and len(thumb) == 2 * 64 * 64 and set(thumb) <= _HEX)))
+    if not ok:
+        return None
+    info = ImageInfo(**d)
+    info.phash = None if ph is None else int(ph, 16)
+    return info
+
+
+_RECORD_FIELDS = frozenset(f for f in ImageInfo.__dataclass_fields__ if f != "path")
 
 
 # -- duplicates ---------------------------------------------------------------------------------

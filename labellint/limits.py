@@ -35,6 +35,15 @@ def _define(name: str, default: int, doc: str) -> None:
 
 
 # Helpers of other modules add their limits below, one line each, in the order a run meets them.
+_define("max_input_bytes", 4 << 30, "bytes of one input file read (a dataset, predictions, a ground truth, a config)")
+_define("max_json_depth", 512, "nesting depth of arrays and objects in a JSON input")
+_define("max_image_bytes", 1_073_741_824, "bytes of one image file read (LL406 option max_bytes overrides it per file)")
+_define("max_overlap_pairs_per_box", 64, "box pairs compared per box of an image by the duplicate rules (LL201, LL202)")
+_define("max_quoted_chars", 200, "characters of a dataset string (a class or file name) quoted in a message")
+_define("max_message_chars", 2000, "characters of one finding's message, suggestion or fix title")
+_define("max_model_pairs", 50_000_000, "(label, prediction) pairs of one file compared by the rules LL601-LL603")
+_define("max_polygon_outline", 1_000_000, "pixels of polygon outline a fix rasterises for one area (pycocotools: 80 bytes each)")
+_define("max_decisions_bytes", 268_435_456, "bytes of a decisions file that labellint apply reads")
 
 
 def get(name: str) -> int:

@@ -1,11 +1,18 @@
-"""Progress bars only where a person is watching: a terminal, not CI, not a pre-commit hook."""
+"""Progress bars only where a person is watching: a terminal, not CI, not a pre-commit hook.
+
+A bar's description often holds a path or other dataset text (``linting {file}``): it is shown as
+plain text, cleaned like the report (:func:`labellint.report.safe.clean`), never parsed as rich
+markup nor written with its terminal escapes. The bar does this itself, so no caller can forget.
+"""
 
 from __future__ import annotations
 
 import os
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from labellint.report.safe import clean
 
 
 def enabled(console: Console) -> bool:
@@ -14,9 +21,22 @@ def enabled(console: Console) -> bool:
     return console.is_terminal
 
 
+class PlainProgress(Progress):
+    """A rich Progress whose task descriptions are plain, cleaned text."""
+
+    def add_task(self, description: str, *args, **kw) -> TaskID:
+        return super().add_task(clean(description), *args, **kw)
+
+    def update(self, task_id: TaskID, *, description: str | None = None, **kw) -> None:
+        super().update(task_id, description=None if description is None else clean(description), **kw)
+
+    def reset(self, task_id: TaskID, *, description: str | None = None, **kw) -> None:
+        super().reset(task_id, description=None if description is None else clean(description), **kw)
+
+
 def bar(console: Console, **kw) -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
+    return PlainProgress(
+        TextColumn("{task.description}", style="progress.description", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

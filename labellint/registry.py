@@ -7,6 +7,11 @@ a docstring with the sections below, and ``check(dataset, options)`` yielding
 ``FIX`` rates the automatic fix the rule attaches to its typical finding (``Problem.fix``):
 ``none`` (it attaches none), ``safe`` or ``unsafe``; one finding's fix may be rated riskier than
 the rule's (a clip that keeps less than half of a box is unsafe).
+``OPTION_RANGES`` gives each numeric option the values it accepts, as :class:`Range` or a tuple
+``(low, high, ends)`` (``ends`` one of ``[]``, ``(]``, ``[)``, ``()``; None for an open end). An
+option it leaves out gets the rule-wide default: any finite number for a float, 0 to 2**62 for
+an int. Every value is finite; the config reader checks them all, for built-in and plugin rules
+alike, and reports one out of range at its line, so no rule meets a nan or a negative count.
 Optional hooks: ``prepare(dataset, options)``, run for every enabled rule of a file before any
 ``check`` (rules that share one image pass say there what they need from it), and
 ``check_many(datasets, options)``, run once over all the files linted together, yielding
@@ -16,6 +21,7 @@ Optional hooks: ``prepare(dataset, options)``, run for every enabled rule of a f
 from __future__ import annotations
 
 import importlib
+import math
 import pkgutil
 import re
 from dataclasses import dataclass, field
@@ -46,6 +52,11 @@ class Rule:
     # yields (position, Problem) for problems that span the files linted together
     prepare: Callable | None = field(default=None, compare=False, repr=False)
     check_many: Callable | None = field(default=None, compare=False, repr=False)
+    ranges: dict = field(default_factory=dict, compare=False, repr=False)  # option -> Range (OPTION_RANGES)
+
+    def option_range(self, name: str) -> Range | None:
+        """The values option ``name`` accepts (its rule's OPTION_RANGES, else the default)."""
+        return self.ranges.get(name) or default_range(self.options.get(name))
 
     @property
     def summary(self) -> str:
@@ -72,6 +83,62 @@ class RuleError(Exception):
     pass
 
 
+_INT_MAX = 2**62  # the default top of an int option: numpy's int64 arithmetic on it cannot wrap
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric option accepts: finite numbers from ``low`` to ``high`` (None: no
+    bound), each end included or not as ``ends`` says (``"[]"``, ``"(]"``, ``"[)"``, ``"()"``)."""
+
+    low: float | None = None
+    high: float | None = None
+    ends: str = "[]"
+
+    def __post_init__(self):
+        if self.ends not in ("[]", "(]", "[)", "()"):
+            raise ValueError(f"range ends must be one of [], (], [), (), got {self.ends!r}")
+
+    @classmethod
+    def of(cls, spec) -> Range:
+        if isinstance(spec, Range):
+            return spec
+        return cls(*spec)
+
+    def __contains__(self, value) -> bool:
+        try:
+            x = float(value)
+        except OverflowError:  # an int beyond any float
+            return False
+        if not math.isfinite(x):
+            return False
+        if self.low is not None and (x < self.low or (x == self.low and self.ends[0] == "(")):
+            return False
+        if self.high is not None and (x > self.high or (x == self.high and self.ends[1] == ")")):
+            return False
+        if isinstance(value, int) and abs(value) > 2**53:  # the float compare above rounds it
+            return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+        return True
+
+    def __str__(self) -> str:
+        low = "" if self.low is None else f"{self.low:g}"
+        high = "" if self.high is None else f"{self.high:g}"
+        if self.low is not None and self.high is not None:
+            return f"a number in {self.ends[0]}{low}, {high}{self.ends[1]}"
+        if self.low is not None:
+            return f"a number {'>' if self.ends[0] == '(' else '>='} {low}"
+        if self.high is not None:
+            return f"a number {'<' if self.ends[1] == ')' else '<='} {high}"
+        return "a finite number"
+
+
+def default_range(default) -> Range | None:
+    """The range of an option its rule does not give one: None for a bool (its type says it all)."""
+    if isinstance(default, bool) or not isinstance(default, (int, float)):
+        return None
+    return Range(0, _INT_MAX) if isinstance(default, int) else Range()
+
+
 def rule_from_module(obj, origin: str = "built-in") -> Rule:
     name = getattr(obj, "__name__", repr(obj))
     try:
@@ -86,9 +153,22 @@ def rule_from_module(obj, origin: str = "built-in") -> Rule:
         raise RuleError(f"{name}: code {code!r} must be 2-5 capital letters and 3 digits, like ABC001")
     if fix not in FIX_SAFETY:
         raise RuleError(f"{name}: FIX must be one of {', '.join(FIX_SAFETY)}")
-    return Rule(code, rname, severity, options, fix, obj.__doc__ or "", check,
+    ranges = {}
+    for option, spec in dict(getattr(obj, "OPTION_RANGES", {})).items():
+        if option not in options:
+            raise RuleError(f"{name}: OPTION_RANGES names {option!r}, which is not one of its OPTIONS")
+        try:
+            ranges[option] = Range.of(spec)
+        except (TypeError, ValueError) as exc:
+            raise RuleError(f"{name}: OPTION_RANGES[{option!r}]: {exc}") from None
+    rule = Rule(code, rname, severity, options, fix, obj.__doc__ or "", check,
                 tuple(getattr(obj, "REQUIRES", ())), origin,
-                getattr(obj, "prepare", None), getattr(obj, "check_many", None))
+                getattr(obj, "prepare", None), getattr(obj, "check_many", None), ranges)
+    for option, default in options.items():
+        allowed = rule.option_range(option)
+        if allowed is not None and default not in allowed:
+            raise RuleError(f"{name}: the default {option} = {default!r} is not {allowed}")
+    return rule
 
 
 def _builtin_modules():

@@ -6,6 +6,7 @@ Everything between argument parsing (cli.py) and rendering (report/) lives here.
 from __future__ import annotations
 
 import os
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from labellint import engine, progress, registry
 from labellint.coco import NotCoco, load, load_bytes
 from labellint.errors import InputError, LabellintError
 from labellint.findings import Finding, Severity, rank
-from labellint.fsutil import atomic_write, cwd_relative, display_path, line_for_people
+from labellint.fsutil import atomic_write, cwd_relative, display_path, file_kind, line_for_people
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Options:
     batch_size: int = 32
     no_cache: bool = False
     predictions: Path | None = None  # a detector's COCO results, for the LL6xx rules
+    outputs: tuple = ()  # files the command writes when the run is done (a report, a baseline): never an input
     fix: bool = False  # apply safe fixes (and unsafe ones with unsafe_fixes) and write the files
     unsafe_fixes: bool = False
     diff: bool = False  # compute the fixes but write nothing (Result.fixes holds them)
@@ -97,27 +99,129 @@ def skip_reason(needs) -> str:
     return "needs " + " and ".join(_REQUIREMENTS.get(n, n) for n in needs) if needs else "skipped"
 
 
+_NOT_WALKED = (".git", ".labellint_cache")
+
+
+@dataclass
+class Inputs:
+    """What the paths given to ``check`` name: the files to lint, in order, and the files found in
+    folders but skipped, each with why (as FileOutcome notes)."""
+
+    files: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str, str]] = field(default_factory=list)  # (path, relpath, note)
+    given: set[Path] = field(default_factory=set)  # the files named on the command line
+
+
 def expand(paths) -> list[Path]:
-    out: list[Path] = []
+    """The files to lint (see :func:`discover`)."""
+    return discover(paths).files
+
+
+def discover(paths) -> Inputs:
+    """The files that ``paths`` name. A file given is linted whatever it is (reading it refuses
+    anything but a regular file). A folder is walked for ``*.json`` files (not into .git or
+    .labellint_cache, nor into linked folders); in it, a FIFO, a device or a socket is skipped with
+    a note, and so is a symbolic link that leads out of the folder: a dataset pull request must
+    not get the linter to read /dev/zero, hang on a FIFO, or quote a file from elsewhere on the
+    machine (a CI secret). A link that stays inside the folder is linted, as its target, once."""
+    out = Inputs()
+    seen: set[tuple[int, int]] = set()
     for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(sorted(q for q in p.rglob("*.json") if ".git" not in q.parts and ".labellint_cache" not in q.parts))
-        else:
-            out.append(p)
+        if not p.is_dir():
+            out.files.append(p)
+            out.given.add(p)
+            continue
+        root = os.path.realpath(p)
+        found = []
+        for folder, dirs, names in os.walk(p, followlinks=False):
+            dirs[:] = [d for d in dirs if d not in _NOT_WALKED]
+            found.extend(Path(folder, name) for name in names if name.endswith(".json"))
+        for q in sorted(found):
+            target, why = _walked_file(q, root)
+            if why is not None:
+                out.skipped.append((q, _link_relpath(q), why))
+                continue
+            try:
+                st = os.stat(target)
+            except OSError:
+                continue  # gone since the walk
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                out.files.append(target)
     return out
+
+
+def _walked_file(q: Path, root: str) -> tuple[Path, str | None]:
+    """(the path to read, None) for a file found in the folder ``root``, or (q, why it is skipped)."""
+    try:
+        st = os.lstat(q)
+    except OSError:
+        return q, "gone while the folder was read"
+    target = q
+    if stat.S_ISLNK(st.st_mode):
+        real = os.path.realpath(q)
+        if os.path.commonpath([root, real]) != root:
+            return q, "a symbolic link out of the folder, not followed"
+        try:
+            st = os.stat(real)
+        except OSError:
+            return q, "a broken symbolic link"
+        target = Path(real)
+    if not stat.S_ISREG(st.st_mode):
+        return q, f"{file_kind(st.st_mode)}, not a regular file: not read"
+    return target, None
+
+
+def _link_relpath(q: Path) -> str:
+    """A found file's path as reports name it, without following it if it is a link."""
+    folder, _ = display_path(q.parent)
+    return q.name if folder == "." else f"{folder}/{q.name}"
+
+
+def _identity(path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _refuse_output(output: Path, what: str) -> LabellintError:
+    return LabellintError(f"the output would overwrite {what}: write it to another file (nothing was written)",
+                          cwd_relative(output))
 
 
 def check(paths, opts: Options, console: Console | None = None) -> Result:
     console = console or Console(stderr=True)
     rules = registry.by_code()
     config_mod.check_cli_codes(rules, opts.select, opts.ignore, opts.extend_select)  # once, naming the option
+    paths = list(paths)
+    inputs = discover(paths)
+    if not inputs.files:  # a renamed or emptied folder must not pass as "0 files linted"
+        shown = ", ".join(map(str, paths[:3])) + (", ..." if len(paths) > 3 else "")
+        extra = f" ({len(inputs.skipped)} skipped: not regular files or links out of the folder)" if inputs.skipped else ""
+        raise LabellintError(f"no JSON files found in {shown}{extra}")
+    # a report written over an input: the same file (a link or a hard link included), checked
+    # before anything is read; a file found in a folder counts once it proves to be a dataset
+    # (a previous report or baseline found there may be replaced)
+    outputs = {ident: out for out in opts.outputs if (ident := _identity(out)) is not None}
+    found_inputs: dict[tuple[int, int], Path] = {}
+    if outputs:
+        for given in [*inputs.given, opts.predictions, opts.baseline, opts.config]:
+            ident = _identity(given) if given is not None else None
+            if ident in outputs:
+                raise _refuse_output(outputs[ident], f"the input {cwd_relative(given)}")
+        found_inputs = {ident: f for f in inputs.files if f not in inputs.given and (ident := _identity(f)) in outputs}
     result = Result()
+    for q, relpath, note in inputs.skipped:
+        result.shown[relpath] = cwd_relative(q)
+        result.files.append(FileOutcome(relpath, "skipped", note))
     _, plugin_warnings = registry.discover()
     result.notes.extend(plugin_warnings)
     context = {"images": opts.images,
                "backbone": opts.backbone or os.environ.get("LABELLINT_BACKBONE") or None,
                "device": opts.device, "batch_size": opts.batch_size, "no_cache": opts.no_cache,
-               "console": console}
+               "console": console, "notes": result.notes}
     if opts.predictions is not None:  # read once per run; the LL6xx rules get it as options["_predictions"]
         from labellint.gate import predictions as predictions_mod
 
@@ -126,7 +230,7 @@ def check(paths, opts: Options, console: Console | None = None) -> Result:
     many_base: list = []  # the same at the --diff-base ref
     enabled: dict[str, object] = {}
     fail_levels = []
-    files = expand(paths)
+    files = inputs.files
     fixing = opts.fix or opts.diff
     accepted = set()  # fingerprints the baseline accepts: never fixed
     ranked_lists = 0  # lists of ranked findings merged into result.findings (one needs no new sort)
@@ -155,9 +259,9 @@ def check(paths, opts: Options, console: Console | None = None) -> Result:
                     exclude = accepted | (base[0] if base else set())
                     ds, findings, skipped, record = runner.fix_dataset(ds, settings, file_context,
                                                                        opts.unsafe_fixes, exclude)
-                    result.fixes.append(record)
                     if record.changed and not opts.diff:
                         atomic_write(path, record.fixed)
+                    result.fixes.append(record)  # after the write: a failed one is not reported as fixed
                 else:
                     findings, skipped = engine.lint(ds, settings, file_context)
                 if engine.wants_many(settings):
@@ -168,7 +272,7 @@ def check(paths, opts: Options, console: Console | None = None) -> Result:
                     result.skipped_rules[code] = skip_reason(needs)
                 if opts.diff_base:
                     before, base_ds = base if base else (set(), None)
-                    new = [f for f in findings if f.fingerprint not in before]
+                    new = [f for f in findings if f.fingerprint not in before or f.rule_failed]
                     result.hidden += len(findings) - len(new)
                     findings = new
                     if base_ds is not None and engine.wants_many(settings):
@@ -197,11 +301,15 @@ def check(paths, opts: Options, console: Console | None = None) -> Result:
             cross = engine.lint_many(many, context)
             if opts.diff_base:  # cross-file findings too: only those new since the ref
                 before = {f.fingerprint for f in engine.lint_many(many_base, context)} if len(many_base) > 1 else set()
-                new = [f for f in cross if f.fingerprint not in before]
+                new = [f for f in cross if f.fingerprint not in before or f.rule_failed]
                 result.hidden += len(cross) - len(new)
                 cross = new
             result.findings.extend(cross)
             ranked_lists += bool(cross)
+    for ident, f in found_inputs.items():
+        relpath = display_path(f)[0]
+        if any(o.path == relpath and o.status != "skipped" for o in result.files):
+            raise _refuse_output(outputs[ident], f"the dataset {cwd_relative(f)}, one of the files linted")
     result.rules = [enabled[c] for c in sorted(enabled)]
     # several configs: the strictest fail-on of the linted files wins
     result.fail_on = opts.fail_on or min(fail_levels, default=Severity.ERROR)

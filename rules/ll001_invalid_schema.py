@@ -4,12 +4,15 @@
 Reports every value the loader could not take as it is: a missing `images`, `annotations` or
 `categories` section, a section that is not an array, an entry that is not an object, a missing
 required key (`id`, `image_id`, `category_id`, `bbox`, `width`, `height`, `file_name`, `name`),
-and a field of the wrong type, such as a string id (`"id": "12"`) or a float id.
+a field of the wrong type, such as a string id (`"id": "12"`) or a float id, and a top-level key
+written twice (reported at the second).
 
 ## Why it matters
 pycocotools, detectron2, mmdetection and torchvision either crash on such values or, worse,
 silently skip or mis-match them: a string `image_id` never matches the integer image id, so the
 box is dropped from training and evaluation without a word.
+A key written twice is read differently by different tools: JSON readers keep the last value,
+others the first, so two tools see two datasets in one file (and `--fix` refuses to edit it).
 
 ## Example
 ```json bad
@@ -53,11 +56,11 @@ def check(ds, options):
             continue
         pointer = None
         if issue.section is None:
-            pointer = f"/{issue.field}"
+            pointer = "/" + str(issue.field).replace("~", "~0").replace("/", "~1")
         elif issue.field is not None:
             pointer = f"/{issue.section}/{issue.index}/{issue.field}"
         yield entity_problem(issue.section, issue.index, _explained(ds, issue), pointer=pointer,
-                             key=f"{issue.kind}:{issue.field}")
+                             key=f"{issue.kind}:{issue.field}", offset=issue.offset)
 
 
 def _explained(ds, issue) -> str:

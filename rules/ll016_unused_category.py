@@ -33,6 +33,8 @@ the dataset may use it.
 
 import numpy as np
 
+from labellint.coco import MISSING_ID
+
 from labellint.findings import Fix, Problem, delete
 
 CODE = "LL016"
@@ -52,6 +54,7 @@ def check(ds, options):
     _, first = np.unique(ids, return_index=True)
     first_of_its_id = np.zeros(len(ids), bool)
     first_of_its_id[first] = True  # a repeated id is LL010's; annotations resolve to the first
+    first_of_its_id &= ids != MISSING_ID  # an id that is no integer (LL001's) names nothing to use
     for row in np.flatnonzero(~used & first_of_its_id).tolist():
         yield Problem(f"category {ds.category_name(row)!r} (id {int(ids[row])}) is declared but no annotation "
                       "uses it", category=row, score=0.6,

@@ -39,6 +39,7 @@ CODE = "LL103"
 NAME = "tiny-bbox"
 SEVERITY = "warning"
 OPTIONS = {"min_side_px": 1.0, "min_area_px": 4.0}
+OPTION_RANGES = {"min_side_px": (0, None), "min_area_px": (0, None)}
 FIX = "none"
 
 

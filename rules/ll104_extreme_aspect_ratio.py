@@ -38,6 +38,7 @@ CODE = "LL104"
 NAME = "extreme-aspect-ratio"
 SEVERITY = "warning"
 OPTIONS = {"max_ratio": 20.0}
+OPTION_RANGES = {"max_ratio": (1, None)}
 FIX = "none"
 
 

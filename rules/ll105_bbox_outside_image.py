@@ -42,6 +42,7 @@ CODE = "LL105"
 NAME = "bbox-outside-image"
 SEVERITY = "error"
 OPTIONS = {"tolerance_px": 1.0}
+OPTION_RANGES = {"tolerance_px": (0, None)}
 FIX = "safe"
 KEEP_SAFE = 0.5  # the clip is safe when at least this share of the box is inside the image
 

@@ -42,6 +42,7 @@ NAME = "invalid-polygon"
 SEVERITY = "error"
 OPTIONS: dict = {}
 FIX = "none"
+_LISTED = 10  # polygons named in one finding; an entry of a million broken ones says how many more
 
 
 def check(ds, options):
@@ -61,4 +62,5 @@ def check(ds, options):
             why = "has zero area: its points lie on one line"
         reasons.setdefault(row, []).append(f"polygon {k} {why}")
     for row, parts in reasons.items():
-        yield Problem("; ".join(parts), annotation=row, pointer=f"/annotations/{row}/segmentation")
+        more = f"; and {len(parts) - _LISTED} more" if len(parts) > _LISTED else ""
+        yield Problem("; ".join(parts[:_LISTED]) + more, annotation=row, pointer=f"/annotations/{row}/segmentation")

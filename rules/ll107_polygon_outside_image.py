@@ -44,6 +44,7 @@ CODE = "LL107"
 NAME = "polygon-outside-image"
 SEVERITY = "error"
 OPTIONS = {"tolerance_px": 1.0}
+OPTION_RANGES = {"tolerance_px": (0, None)}
 FIX = "safe"
 KEEP_SAFE = 0.5  # the clip is safe when at least this share of the shape is inside the image
 

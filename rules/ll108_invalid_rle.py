@@ -4,7 +4,9 @@
 Reports RLE segmentations (`{"size": [h, w], "counts": ...}`) that lack `size` or `counts`,
 whose `counts` is neither a list of non-negative integers nor a valid compressed string, whose
 `size` differs from the image's `[height, width]`, or whose run lengths do not sum to exactly
-`height * width` pixels.
+`height * width` pixels. pycocotools counts in unsigned 32-bit integers, so a run, or a mask,
+of more than 4294967295 pixels is invalid too (it would raise, or silently wrap), as is a
+`size` that holds no pixels.
 
 ## Why it matters
 pycocotools decodes RLE without checking: runs that sum short leave the rest of the mask

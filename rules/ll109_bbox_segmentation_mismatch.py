@@ -42,6 +42,7 @@ CODE = "LL109"
 NAME = "bbox-segmentation-mismatch"
 SEVERITY = "warning"
 OPTIONS = {"min_iou": 0.9, "tolerance_px": 2.0}
+OPTION_RANGES = {"min_iou": (0, 1), "tolerance_px": (0, None)}
 FIX = "unsafe"
 
 

@@ -41,6 +41,7 @@ CODE = "LL110"
 NAME = "area-mismatch"
 SEVERITY = "warning"
 OPTIONS = {"relative_tolerance": 0.1}
+OPTION_RANGES = {"relative_tolerance": (0, None)}
 FIX = "safe"
 
 # COCO's area is the rasterised mask's pixel count; for random polygons it differs from the exact
@@ -53,7 +54,8 @@ def check(ds, options):
     area = ds.annotations.area
     seg_area, extent = geometry.segmentation_shapes(ds)
     no_segmentation = geometry.segmentations(ds).kind == geometry.NONE
-    with np.errstate(invalid="ignore"):  # Infinity in a box (LL002's) makes nan here
+    # Infinity in a box (LL002's) makes nan here; a huge tolerance, an infinite allowance
+    with np.errstate(invalid="ignore", over="ignore"):
         _, _, w, h = geometry.box_columns(ds)
         reference = np.where(no_segmentation, w * h, seg_area)
         size = np.where(no_segmentation, w + h, extent[:, 2] + extent[:, 3])  # width + height

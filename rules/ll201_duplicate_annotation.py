@@ -3,7 +3,11 @@
 ## What it does
 Finds pairs of annotations on the same image, with the same category, whose boxes overlap with
 an IoU of at least `min_iou`, and reports the later annotation of each pair (once, naming the
-earlier one it duplicates). Crowd regions and annotations of unknown images are left out.
+earlier one it duplicates). Crowd regions and annotations of unknown images are left out. A pile
+of more than two such boxes is still one finding per copy, each also naming the pile's first
+box and its size. On an image with so many overlapping candidates that comparing them all would
+cost more than `LABELLINT_MAX_OVERLAP_PAIRS_PER_BOX` (default 64) pairs per box, the search
+stops there and one warning on the image says that its duplicates may be incomplete.
 
 ## Why it matters
 A duplicated box is a ground truth no detector can match twice: after non-maximum suppression
@@ -35,21 +39,25 @@ as safe: it is the same label twice.
 
 import numpy as np
 
-from labellint import geometry
-from labellint.findings import Fix, Problem, delete
+from labellint import geometry, limits
+from labellint.findings import Fix, Problem, Severity, delete
 
 CODE = "LL201"
 NAME = "duplicate-annotation"
 SEVERITY = "error"
 OPTIONS = {"min_iou": 0.9}
+OPTION_RANGES = {"min_iou": (0, 1, "(]")}
 FIX = "unsafe"
 
 
 def check(ds, options):
     ann = ds.annotations
-    a, b, iou = geometry.same_image_overlaps(ds, float(options["min_iou"]))
+    pairs = geometry.same_image_overlaps(ds, float(options["min_iou"]))
+    a, b, iou = pairs
     same = ann.category_id[a] == ann.category_id[b]
     earlier, later, iou = np.minimum(a, b)[same], np.maximum(a, b)[same], iou[same]
+    pile = geometry.components(earlier, later, len(ann))  # each row's pile, by its first row
+    pile_size = np.bincount(pile, minlength=len(ann))
     # one finding per duplicate: the pair with the highest IoU (then the earliest partner)
     order = np.lexsort((earlier, -iou, later))
     first = np.concatenate([[True], later[order][1:] != later[order][:-1]]) if order.size else order.astype(bool)
@@ -57,9 +65,22 @@ def check(ds, options):
         row, other = int(later[i]), int(earlier[i])
         identical = np.array_equal(ann.bbox[row], ann.bbox[other])
         overlap = "an identical box" if identical else f"IoU {iou[i]:.2f}"
+        size, head = int(pile_size[pile[row]]), int(pile[row])
+        piled = f"; one of {size} such boxes piled from annotation id {int(ann.id[head])} (/annotations/{head})"
         yield Problem(f"duplicate of annotation id {int(ann.id[other])} (/annotations/{other}): same class "
-                      f"{_category(ds, row)!r}, {overlap}", annotation=row, score=float(iou[i]),
-                      fix=_drop(ds, row, other, identical))
+                      f"{_category(ds, row)!r}, {overlap}{piled if size > 2 else ''}", annotation=row,
+                      score=float(iou[i]), fix=_drop(ds, row, other, identical))
+    yield from capped_images(ds, pairs.capped, "duplicates")
+
+
+def capped_images(ds, image_rows, what: str):
+    """One warning per image whose overlap search stopped at its budget (shared with LL202)."""
+    per_box = limits.get("max_overlap_pairs_per_box")
+    counts = np.bincount(ds.ann_image_row[ds.ann_image_row >= 0], minlength=len(ds.images))
+    for row in image_rows.tolist():
+        yield Problem(f"{int(counts[row])} boxes overlap so much that the search for {what} on this image stopped "
+                      f"after {per_box} pairs per box (the limit LABELLINT_MAX_OVERLAP_PAIRS_PER_BOX): some may be "
+                      "missing", image=row, severity=Severity.WARNING, score=0.0, key="search-stopped")
 
 
 def _drop(ds, row: int, other: int, identical_box: bool) -> Fix:

@@ -3,7 +3,11 @@
 ## What it does
 Finds pairs of annotations on the same image, with different categories, whose boxes overlap
 with an IoU of at least `min_iou`, and reports the later annotation of each pair with the class
-of the other. Crowd regions and annotations of unknown images are left out.
+of the other. Crowd regions and annotations of unknown images are left out. More than two boxes
+linked by such overlaps are one pile: each box of it but the first is reported once, naming the
+first, the pile's size and its number of classes (not once per pair: 3,000 copies of a box in
+two classes would be 2.25 million findings). The search stops on an image as LL201's does, with
+one warning.
 
 ## Why it matters
 Two classes on one box is almost always a labelling mistake: an annotator relabelled the object
@@ -37,24 +41,49 @@ import numpy as np
 
 from labellint import geometry
 from labellint.findings import Problem
+from labellint.rules.ll201_duplicate_annotation import capped_images
 
 CODE = "LL202"
 NAME = "conflicting-labels"
 SEVERITY = "warning"
 OPTIONS = {"min_iou": 0.95}
+OPTION_RANGES = {"min_iou": (0, 1, "(]")}
 FIX = "none"
 
 
 def check(ds, options):
     ann = ds.annotations
-    a, b, iou = geometry.same_image_overlaps(ds, float(options["min_iou"]))
+    min_iou = float(options["min_iou"])
+    pairs = geometry.same_image_overlaps(ds, min_iou)
+    a, b, iou = pairs
     differ = ann.category_id[a] != ann.category_id[b]
     earlier, later, iou = np.minimum(a, b)[differ], np.maximum(a, b)[differ], iou[differ]
-    for i in np.lexsort((earlier, later)).tolist():
+    pile = geometry.components(earlier, later, len(ann))  # each row's pile, by its first row
+    pile_size = np.bincount(pile, minlength=len(ann))
+    two = pile_size[pile[later]] == 2
+    for i in np.flatnonzero(two)[np.lexsort((earlier[two], later[two]))].tolist():
         row, other = int(later[i]), int(earlier[i])
         yield Problem(f"labelled {_category(ds, row)!r}, but overlaps annotation id {int(ann.id[other])} "
                       f"labelled {_category(ds, other)!r} with IoU {iou[i]:.2f}: one object, two classes?",
                       annotation=row, score=float(iou[i]), key=f"with:{int(ann.id[other])}")
+    piled = np.unique(np.concatenate([earlier[~two], later[~two]]))
+    if piled.size:
+        best = np.zeros(len(ann))
+        np.maximum.at(best, earlier[~two], iou[~two])
+        np.maximum.at(best, later[~two], iou[~two])
+        heads = pile[piled]
+        # classes per pile: distinct (pile, category) pairs counted by pile
+        kinds = np.unique(np.stack([heads, ann.category_id[piled].astype(np.int64)]), axis=1)[0]
+        classes = dict(zip(*(v.tolist() for v in np.unique(kinds, return_counts=True))))
+        for row, head in zip(piled.tolist(), heads.tolist()):
+            if row == head:
+                continue
+            yield Problem(f"labelled {_category(ds, row)!r}, one of {int(pile_size[head])} boxes on one spot "
+                          f"(IoU >= {min_iou:g} between them, up to {best[row]:.2f} for this one) labelled "
+                          f"{classes[head]} ways, from annotation id {int(ann.id[head])} labelled "
+                          f"{_category(ds, head)!r}: one object, several classes?",
+                          annotation=row, score=float(best[row]), key=f"with:{int(ann.id[head])}")
+    yield from capped_images(ds, pairs.capped, "conflicting labels")
 
 
 def _category(ds, row: int) -> str:

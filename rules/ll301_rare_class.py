@@ -48,6 +48,7 @@ CODE = "LL301"
 NAME = "rare-class"
 SEVERITY = "warning"
 OPTIONS = {"min_annotations": 10}
+OPTION_RANGES = {"min_annotations": (0, 2**62)}
 FIX = "none"
 EXAMPLE_OPTIONS = {"min_annotations": 2}
 
@@ -64,10 +65,17 @@ def check(ds, options):
     if counts.max() < minimum:
         return
     names = [ds.category_name(r) for r in range(n_categories)]
+    # the first few distinct names holding each word: one pass over the names, where comparing
+    # every rare class with every name would be quadratic in a file of 100,000 classes
+    holding: dict[str, list[str]] = {}
+    for name in dict.fromkeys(names):
+        for word in set(_WORDS.split(name.casefold())):
+            kept = holding.setdefault(word, [])
+            if len(kept) < 4:  # 3 suggestions, and the rare name itself may be one of them
+                kept.append(name)
     for row in np.flatnonzero((counts > 0) & (counts < minimum)).tolist():
         n = int(counts[row])
-        wider = [other for other in names if other != names[row]
-                 and names[row].casefold() in _WORDS.split(other.casefold())]
+        wider = [other for other in holding.get(names[row].casefold(), ()) if other != names[row]]
         yield Problem(f"class {names[row]!r} has only {n} annotation{'s' * (n != 1)} (fewer than {minimum}): too few "
                       "to learn or to evaluate", category=row,
                       suggestion=" or ".join(wider[:3]) or None, score=1 - n / minimum)

@@ -45,6 +45,7 @@ CODE = "LL302"
 NAME = "class-imbalance"
 SEVERITY = "info"
 OPTIONS = {"max_ratio": 100.0}
+OPTION_RANGES = {"max_ratio": (1, None)}
 FIX = "none"
 EXAMPLE_OPTIONS = {"max_ratio": 3.0}
 

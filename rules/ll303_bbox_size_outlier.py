@@ -56,6 +56,7 @@ CODE = "LL303"
 NAME = "bbox-size-outlier"
 SEVERITY = "info"
 OPTIONS = {"z_threshold": 5.0, "min_class_size": 20}
+OPTION_RANGES = {"z_threshold": (0, None, "(]"), "min_class_size": (1, 2**62)}
 FIX = "none"
 EXAMPLE_OPTIONS = {"min_class_size": 5}
 

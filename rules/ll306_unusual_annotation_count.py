@@ -67,6 +67,7 @@ CODE = "LL306"
 NAME = "unusual-annotation-count"
 SEVERITY = "info"
 OPTIONS = {"z_threshold": 5.0, "min_images": 20}
+OPTION_RANGES = {"z_threshold": (0, None, "(]"), "min_images": (1, 2**62)}
 FIX = "none"
 EXAMPLE_OPTIONS = {"min_images": 5, "z_threshold": 3.0}
 

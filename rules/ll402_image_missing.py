@@ -50,6 +50,7 @@ def check(ds, options):
     for row, info in enumerate(images.scan(ds, options)):
         if info.status == images.MISSING:
             boxes = " (it has annotations)" if row in annotated else ""
-            yield Problem(f"image file '{ds.images.file_name[row]}' not found under the image root{boxes}",
+            why = f": {info.message}" if info.message else ""
+            yield Problem(f"image file '{ds.images.file_name[row]}' not found under the image root{boxes}{why}",
                           image=row, score=1.0 if boxes else 0.8,
                           fix=Fix("delete the image entry and its annotations", drop_image(ds, row), "unsafe"))

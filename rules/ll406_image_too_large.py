@@ -1,8 +1,9 @@
 """Images over the pixel limit (a decompression bomb, or a picture too big to train on).
 
 ## What it does
-Reads each image's header and refuses to decompress it when width x height is over
-`max_pixels`. PIL's own limit is set to the same value for the pass, and its warning and
+Checks each image file's size before reading it, and refuses to read it when it has more than
+`max_bytes` bytes. Then reads its header only and refuses to decompress it when width x height
+is over `max_pixels`. PIL's own limit is set to the same value for the pass, and its warning and
 error are caught and reported here.
 
 ## Why it matters
@@ -24,9 +25,11 @@ loader's time and are usually meant to be tiled.
 
 ## Options
 - `max_pixels` (int, default 268435456, i.e. 16384 x 16384): the largest picture decoded.
+- `max_bytes` (int, default 0): the largest image file read, in bytes; 0 takes the run's limit,
+  `LABELLINT_MAX_IMAGE_BYTES` (default 1073741824, i.e. 1 GiB).
 
 ## Fix
-None: downscale or tile the picture (and its boxes), or raise `max_pixels` for trusted data.
+None: downscale or tile the picture (and its boxes), or raise `max_pixels` (`max_bytes`) for trusted data.
 """
 
 from labellint import images
@@ -35,7 +38,8 @@ from labellint.findings import Problem
 CODE = "LL406"
 NAME = "image-too-large"
 SEVERITY = "error"
-OPTIONS = {"max_pixels": images.DEFAULT_MAX_PIXELS}
+OPTIONS = {"max_pixels": images.DEFAULT_MAX_PIXELS, "max_bytes": 0}
+OPTION_RANGES = {"max_pixels": (1, 2**62), "max_bytes": (0, 2**62)}
 FIX = "none"
 REQUIRES = ("images",)
 #: what the examples' image root holds (tests/rule_examples.py builds it)
@@ -43,11 +47,11 @@ EXAMPLE_IMAGES = {"bomb.png": "40000x40000 bomb", "a.jpg": "64x48"}
 
 
 def prepare(ds, options):
-    images.prepare(ds, options, max_pixels=options["max_pixels"])
+    images.prepare(ds, options, max_pixels=options["max_pixels"], max_bytes=options["max_bytes"])
 
 
 def check(ds, options):
-    images.prepare(ds, options, max_pixels=options["max_pixels"])
+    images.prepare(ds, options, max_pixels=options["max_pixels"], max_bytes=options["max_bytes"])
     for row, info in enumerate(images.scan(ds, options)):
         if info.status == images.TOO_LARGE:
             yield Problem(f"image '{ds.images.file_name[row]}' not decoded: {info.message}", image=row)

@@ -44,6 +44,7 @@ CODE = "LL410"
 NAME = "duplicate-images"
 SEVERITY = "warning"
 OPTIONS = {"max_distance": 4}
+OPTION_RANGES = {"max_distance": (0, 64)}
 FIX = "unsafe"
 REQUIRES = ("images",)
 #: what the examples' image root holds (tests/rule_examples.py builds it; a tuple: the doc's

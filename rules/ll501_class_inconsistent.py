@@ -76,6 +76,7 @@ NAME = "class-inconsistent-with-neighbours"
 SEVERITY = "warning"
 OPTIONS = {"k": 10, "exclude_same_image": False, "min_class_support": 10, "context": 0.1,
            "fix_min_score": 0.5}
+OPTION_RANGES = {"k": (1, 1000), "min_class_support": (1, 2**62), "context": (0, 10), "fix_min_score": (0, 1)}
 FIX = "unsafe"
 REQUIRES = ("images", "backbone")
 EXAMPLE_OPTIONS = {"k": 3, "min_class_support": 3}

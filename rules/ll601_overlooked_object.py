@@ -51,6 +51,7 @@ CODE = "LL601"
 NAME = "overlooked-object"
 SEVERITY = "warning"
 OPTIONS = {"min_confidence": 0.95, "threshold_scale": 0.2, "alpha": 0.9}
+OPTION_RANGES = {"min_confidence": (0, 1), "threshold_scale": (0, None), "alpha": (0, 1)}
 FIX = "none"
 REQUIRES = ("predictions",)
 

@@ -2,11 +2,15 @@
 
 ## What it does
 With `--predictions PRED.json`, compares each labelled box with the predictions of its own class
-that overlap it and are more confident than `min_confidence`, and scores it as ObjectLab scores
-badly located boxes: the best similarity among them (0.9 x IoU + 0.1 x closeness of the centres).
-It is an issue when that score is at most `threshold_scale` times the AP of the predictions for
-the class (measured against this file's labels). The message gives the box the model proposes;
-the suggestion is the (unchanged) class.
+that are more confident than `min_confidence` and are *its own*: a prediction belongs to the
+label it overlaps most, so one drawn on a neighbour never accuses this box, and one that
+overlaps it by less than `min_iou` is another object, not this one placed elsewhere. A label
+whose own prediction, of any confidence, covers it at IoU 0.9 or more is where the model puts
+it. The others are scored as ObjectLab scores badly located boxes: the best similarity among
+those predictions (0.9 x IoU + 0.1 x closeness of the centres). It is an issue when that score
+is at most `threshold_scale` times the AP of the predictions for the class (measured against
+this file's labels). The message gives the box the model proposes; the suggestion is the
+(unchanged) class.
 
 ## Why it matters
 A box shifted, cut short or stretched over two objects teaches the detector the wrong extent and
@@ -33,6 +37,8 @@ The examples need predictions; with these, the bad file is reported and the good
 ## Options
 - `min_confidence` (float, default 0.5): predictions at most this confident are ignored
   (ObjectLab's low-probability threshold).
+- `min_iou` (float, default 0.05): a prediction overlapping the label by less is another object,
+  not this one placed elsewhere.
 - `threshold_scale` (float, default 0.2): a box is reported when its score is at most this times
   its class's AP (ObjectLab: 0.25 x 0.8).
 - `alpha` (float, default 0.9): weight of IoU against the distance of the centres in the similarity.
@@ -47,7 +53,8 @@ from labellint.gate import objectlab
 CODE = "LL602"
 NAME = "badly-located-box"
 SEVERITY = "warning"
-OPTIONS = {"min_confidence": 0.5, "threshold_scale": 0.2, "alpha": 0.9}
+OPTIONS = {"min_confidence": 0.5, "min_iou": 0.05, "threshold_scale": 0.2, "alpha": 0.9}
+OPTION_RANGES = {"min_confidence": (0, 1), "min_iou": (0, 1), "threshold_scale": (0, None), "alpha": (0, 1)}
 FIX = "unsafe"
 REQUIRES = ("predictions",)
 
@@ -55,7 +62,8 @@ REQUIRES = ("predictions",)
 def check(ds, options):
     prepared = objectlab.prepare(ds, options["_predictions"], float(options["alpha"]))
     scale = float(options["threshold_scale"])
-    for ann, pred, score in objectlab.badly_located(prepared, float(options["min_confidence"])):
+    for ann, pred, score in objectlab.badly_located(prepared, float(options["min_confidence"]), one_to_one=True,
+                                                    min_iou=float(options["min_iou"])):
         cls = int(ds.ann_category_row[ann])
         if score > objectlab.threshold(prepared, cls, scale):
             continue

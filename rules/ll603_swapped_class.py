@@ -2,8 +2,10 @@
 
 ## What it does
 With `--predictions PRED.json`, looks at the predictions of *other* classes than each label's
-that are more confident than `min_confidence`, and scores the label as ObjectLab scores swapped
-classes: one minus the best similarity to them (0.9 x IoU + 0.1 x closeness of the centres);
+that are more confident than `min_confidence` and are its own (a prediction belongs to the label
+it overlaps most: one drawn on a neighbour speaks for the neighbour, not for this box), and
+scores the label as ObjectLab scores swapped classes: one minus the best similarity to them
+(0.9 x IoU + 0.1 x closeness of the centres);
 a label lying on another label of another class (IoU 0.95 or more) gets the lowest score. It is
 an issue when that score is at most `threshold_scale` times the AP of the predictions for the
 labelled class (measured against this file's labels). The suggestion is the predicted class.
@@ -50,6 +52,7 @@ CODE = "LL603"
 NAME = "swapped-class"
 SEVERITY = "warning"
 OPTIONS = {"min_confidence": 0.95, "threshold_scale": 0.2, "alpha": 0.9, "overlapping_label_check": True}
+OPTION_RANGES = {"min_confidence": (0, 1), "threshold_scale": (0, None), "alpha": (0, 1)}
 FIX = "unsafe"
 REQUIRES = ("predictions",)
 
@@ -58,7 +61,7 @@ def check(ds, options):
     prepared = objectlab.prepare(ds, options["_predictions"], float(options["alpha"]))
     scale = float(options["threshold_scale"])
     for ann, pred, score in objectlab.swapped(prepared, float(options["min_confidence"]),
-                                              bool(options["overlapping_label_check"])):
+                                              bool(options["overlapping_label_check"]), one_to_one=True):
         cls = int(ds.ann_category_row[ann])
         if score > objectlab.threshold(prepared, cls, scale):
             continue

@@ -16,4 +16,9 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null 2>&1 \
     || echo "could not install chromium: the gallery browser test will skip" >&2
 fi
-exec .venv/bin/python -m pytest "$@"
+# Two workers or more (one per core, at most 4): the session's detector training is single-threaded
+# and runs once in one worker while the others run the rest (tests/test_gate_fixtures.shared_runs).
+workers=$(nproc 2>/dev/null || echo 2)
+[ "$workers" -lt 2 ] && workers=2
+[ "$workers" -gt 4 ] && workers=4
+exec .venv/bin/python -m pytest -n "$workers" "$@"

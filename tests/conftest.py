@@ -17,6 +17,12 @@ def _no_progress(monkeypatch):
     monkeypatch.setenv("LABELLINT_NO_PROGRESS", "1")
 
 
+@pytest.fixture(autouse=True)
+def _hermetic_cache(monkeypatch, tmp_path_factory):
+    """The image and embedding cache goes to this session's temp folder, never the user's."""
+    monkeypatch.setenv("LABELLINT_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "labellint-cache"))
+
+
 @pytest.fixture
 def shared() -> Path:
     if not (SHARED / "data").is_dir():
@@ -56,3 +62,19 @@ def write_coco(tmp_path):
         return path
 
     return _write
+
+
+def kill_before_rename(folder: Path, name: str) -> dict:
+    """Environment that makes a labellint subprocess SIGKILL itself just before it renames its
+    temporary file onto `name` (a sitecustomize hook under `folder`): the real process, killed."""
+    hook = folder / "kill-hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import os, signal\n"
+        "_replace = os.replace\n"
+        "def replace(src, dst, *a, **k):\n"
+        f"    if str(dst).endswith({name!r}):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return _replace(src, dst, *a, **k)\n"
+        "os.replace = replace\n")
+    return {"PYTHONPATH": f"{hook}{os.pathsep}{REPO}"}

@@ -1,6 +1,7 @@
 """Engine: findings located, ranked and fingerprinted; rules discovered, never named."""
 
 import json
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -10,7 +11,6 @@ import pytest
 from conftest import coco
 from labellint import config, engine, registry
 from labellint.coco import load, load_bytes
-from labellint.errors import LabellintError
 from labellint.findings import Finding, Severity, fingerprint, rank
 
 
@@ -71,13 +71,17 @@ def test_minified_positions_are_line_one_with_columns(tmp_path):
     assert f.line == 1 and raw[f.column - 1:].startswith('{"id":2')
 
 
-def test_rule_crash_is_a_one_line_error(monkeypatch):
+def test_rule_crash_is_one_error_finding(monkeypatch):
     rule = registry.by_code()["LL105"]
     boom = registry.Rule(rule.code, rule.name, rule.severity, rule.options, rule.fix, rule.doc,
                          lambda ds, o: 1 / 0)
     ds = load_bytes(json.dumps(coco()).encode(), "x.json")
     settings = config.FileSettings([boom], {boom.code: {}}, {boom.code: boom.severity})
-    with pytest.raises(LabellintError, match=r"rule LL105 .* failed: ZeroDivisionError"):
+    (f,) = engine.lint(ds, settings)[0]
+    assert f.severity == Severity.ERROR and (f.line, f.column) == (1, 1)
+    assert re.match(r"rule LL105 .* failed on this file: ZeroDivisionError", f.message)
+    monkeypatch.setenv("LABELLINT_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
         engine.lint(ds, settings)
 
 

@@ -7,10 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
+from conftest import kill_before_rename
 from labellint.coco import load_bytes
 from labellint.config import FileSettings
 from labellint.fix import jsonedit, runner
@@ -125,21 +125,10 @@ def test_diff_writes_nothing_and_shows_the_change(tmp_path):
 
 def test_a_process_killed_before_the_rename_leaves_the_original(tmp_path):
     """SIGKILL between the temporary file's fsync and the rename (the real process, killed)."""
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(textwrap.dedent("""
-        import os, signal
-        _replace = os.replace
-        def replace(src, dst, *a, **k):
-            if str(dst).endswith("ann.json"):
-                os.kill(os.getpid(), signal.SIGKILL)
-            return _replace(src, dst, *a, **k)
-        os.replace = replace
-    """))
     path = tmp_path / "ann.json"
     path.write_text(STYLES["indent2"](dataset()), encoding="utf-8")
     original = path.read_bytes()
-    proc = run_cli("check", path, "--fix", cwd=tmp_path, env={"PYTHONPATH": str(hook)})
+    proc = run_cli("check", path, "--fix", cwd=tmp_path, env=kill_before_rename(tmp_path, "ann.json"))
     assert proc.returncode == -signal.SIGKILL
     assert path.read_bytes() == original
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".ann.json.")]

@@ -9,7 +9,9 @@ file that asks get the same runs, whichever fixture wrapper asked first.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -58,17 +60,37 @@ def invoke(args, cwd: Path | None = None):
 
 
 def shared_runs(tmp_path_factory) -> dict:
-    """The session's two real trainings and the gate's verdict on them (trained once)."""
+    """The session's two real trainings and the gate's verdict on them (trained once).
+
+    Under pytest-xdist every worker is its own process: the first to ask trains in the session's
+    shared temp folder under a file lock and writes what it got; the others wait for the lock and
+    read it, so the detectors are trained once per session whatever the number of workers."""
     if "runs" in _CACHE:
         return _CACHE["runs"]
     pytest.importorskip("torch", reason="training needs torch (pip install 'labellint-coco[train]')")
-    root = tmp_path_factory.mktemp("shapes")
-    data = make_shapes(root / "data")
-    cache = root / "cache"
-    result = invoke(["gate", "--retrain", data["train"], data["flipped"], "--val", data["val"], "--images",
-                     data["images"], "--cache-dir", cache, "--classes", "all", "--output-format", "json", *RECIPE])
-    report = json.loads(result.stdout)
-    out = {"data": data, "cache": cache, "exit_code": result.exit_code, "report": report, "stderr": result.stderr,
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # pytest-N/, shared by this session's workers (popen-gwK/ are theirs)
+    root = base / "shared-shapes"
+    root.mkdir(exist_ok=True)
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = root / "runs.json"
+        if not done.exists():
+            data = make_shapes(root / "data")
+            cache = root / "cache"
+            result = invoke(["gate", "--retrain", data["train"], data["flipped"], "--val", data["val"], "--images",
+                             data["images"], "--cache-dir", cache, "--classes", "all", "--output-format", "json",
+                             *RECIPE])
+            record = {"data": {k: str(v) for k, v in data.items()}, "cache": str(cache),
+                      "exit_code": result.exit_code, "stdout": result.stdout, "stderr": result.stderr}
+            tmp = root / "runs.json.tmp"
+            tmp.write_text(json.dumps(record))
+            tmp.replace(done)
+        record = json.loads(done.read_text())
+    report = json.loads(record["stdout"])
+    out = {"data": {k: Path(v) for k, v in record["data"].items()}, "cache": Path(record["cache"]),
+           "exit_code": record["exit_code"], "report": report, "stderr": record["stderr"],
            "baseline": Path(report["baseline"]), "candidate": Path(report["candidate"])}
     _CACHE["runs"] = out
     return out

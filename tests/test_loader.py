@@ -408,7 +408,7 @@ def test_split_at_a_false_boundary_is_caught_and_falls_back(force_split, monkeyp
     text = data.decode()
     seen = []
     real = L._decode_split
-    monkeypatch.setattr(L, "_decode_split", lambda buf: seen.append(real(buf)) or seen[-1])
+    monkeypatch.setattr(L, "_decode_split", lambda buf, gate: seen.append(real(buf, gate)) or seen[-1])
     ds = load_bytes(data, "x.json")
     monkeypatch.setenv("LABELLINT_NO_FORK", "1")
     assert columns(ds) == columns(load_bytes(data, "x.json"))

@@ -12,7 +12,8 @@ from labellint.findings import Finding, Severity
 from labellint.report import github, sarif
 from labellint.run import Result
 
-HOSTILE = "[bold red]evil[/] \x1b[31mred\x1b[0m \u202eabc\n::warning::x"
+HOSTILE = "[bold red]evil[/] \x1b[31mred\x1b[0m \u202eabc\n::warning::x\u2028::error::y\u2029z\u200f"
+INVISIBLE = ("\x1b", "\u202e", "\u2028", "\u2029", "\u200f")  # none may reach an output raw
 
 
 def run(args):
@@ -107,7 +108,7 @@ def test_github_annotations_escape_data():
     out = github.render(Result(findings=[f]))
     assert out.count("\n") == 1  # one command, the newline in the message cannot start another
     assert out.startswith("::error file=d/a%2Cb.json,line=3,col=4,title=LL012 unknown-category::")
-    assert "\x1b" not in out and "\u202e" not in out
+    assert not any(c in out for c in INVISIBLE)
 
 
 def test_github_format_prints_text_report_too(broken):
@@ -122,7 +123,7 @@ def test_text_report_prints_markup_and_escapes_literally(broken):
     doc["images"][0]["file_name"] = HOSTILE
     broken.write_text(json.dumps(doc))
     code, out = run(["check", str(broken)])
-    assert "\x1b" not in out and "\u202e" not in out
+    assert not any(c in out for c in INVISIBLE)
 
 
 def test_text_report_escapes_hostile_messages():

@@ -125,3 +125,9 @@ def test_duplicate_and_zero_ids_get_distinct_fresh_ids():
         ("LL010", "/annotations/3"): [(3, "id", 5)],
         ("LL014", "/annotations/3"): [(3, "id", 5)],  # both rules report it: the same id from both
     }
+
+
+def test_unused_category_skips_a_category_whose_id_is_not_an_integer():
+    doc = coco(categories=[{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}, {"id": "3", "name": "cow"}])
+    found = run(doc, "LL016", "LL001")
+    assert [f.code for f in found] == ["LL001"] and "-9223372036854775808" not in found[0].message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -9,6 +10,7 @@ from typing import Any, Callable
 import numpy as np
 
 from labellint.coco import positions
+from labellint.errors import InputError
 
 #: Stands for a missing or non-integer id in an int64 id column (already reported by the loader).
 MISSING_ID = np.iinfo(np.int64).min
@@ -22,8 +24,9 @@ class SchemaIssue:
     index: int | None  # position in the section array
     field: str | None
     message: str
-    kind: str  # "missing-section", "section-type", "entry-type", "missing-key", "field-type"
+    kind: str  # "missing-section", "section-type", "entry-type", "missing-key", "field-type", "duplicate-key"
     value: Any = None
+    offset: int | None = None  # where in the file, for an issue that is about no entry (a key twice)
 
 
 @dataclass
@@ -181,8 +184,21 @@ class Dataset:
         return self._category_row
 
     def category_name(self, row: int) -> str:
+        """The class name as messages quote it: bounded (findings.shorten), as it may be any length."""
+        from labellint.findings import shorten
+
         name = self.categories.name[row] if 0 <= row < len(self.categories) else None
-        return name if isinstance(name, str) else f"#{self.categories.id[row]}"
+        return shorten(name) if isinstance(name, str) else f"#{self.categories.id[row]}"
+
+    def check_editable(self) -> None:
+        """Raise InputError when an edit of this file could land elsewhere than where its readers
+        look: a top-level key written twice (readers keep the last; a tool that takes the first
+        would see a decoy). ``--fix``, ``--diff`` and ``apply`` call it before editing."""
+        for issue in self.issues:
+            if issue.kind == "duplicate-key":
+                line, col = self.locate([issue.offset]).get(issue.offset, (None, None))
+                raise InputError(f"not editing a file that has the top-level key {json_key(issue.field)} twice "
+                                 "(readers disagree on which one counts); remove one, then fix", self.path, line, col)
 
     # -- positions ---------------------------------------------------------------------------
     @staticmethod
@@ -198,3 +214,9 @@ class Dataset:
     def locate(self, offsets) -> dict[int, tuple[int, int]]:
         """(line, column) of each byte offset; pass them all at once (one pass over the file)."""
         return positions.line_columns(self.data, [o for o in offsets if o is not None], self.layout.get("ascii", False))
+
+
+def json_key(key: str) -> str:
+    """A key as messages quote it: JSON-escaped (no control character reaches a terminal), and short."""
+    text = json.dumps(key)  # control characters and quotes escaped, as in the file
+    return text if len(text) <= 42 else text[:40] + "\u2026\""

@@ -18,6 +18,9 @@ Three ways in, fastest first:
   library.
 
 Truly broken JSON (and bytes that are not UTF-8) raises :class:`InputError` with line and column.
+Before any decoded value is used, a byte scan (labellint.jsonscan) refuses a file nested deeper
+than ``max_json_depth`` or holding an integer too long for Python, and lists the top-level keys:
+a key written twice is a SchemaIssue (LL001), and the Dataset refuses edits.
 Large files are memory-mapped rather than read: the bytes are never copied, and the forked
 children share the mapping.
 """
@@ -43,7 +46,7 @@ from typing import Annotated, Any
 import msgspec
 import numpy as np
 
-from labellint import geometry
+from labellint import geometry, jsonscan
 from labellint.coco import parallel, positions
 from labellint.coco.dataset import (
     MISSING_ID,
@@ -53,6 +56,7 @@ from labellint.coco.dataset import (
     Images,
     SchemaIssue,
     SegmentationColumn,
+    json_key,
 )
 from labellint.coco.positions import offset_to_line_column
 from labellint.errors import InputError
@@ -487,10 +491,12 @@ def _rows_of(part) -> int:
     return part[2] if isinstance(part, tuple) else len(part["id"])
 
 
-def _decode_split(buf) -> _Typed | None:
+def _decode_split(buf, gate: _Gate) -> _Typed | None:
     """The typed decode in three processes; None when the file must go the serial way.
 
     Raises _TypedFailed when a proven piece has a type error (the serial decode would fail too).
+    The children start before ``gate`` runs here, so that its scan of the file overlaps their
+    decode; nothing they decoded is used unless it passed.
     """
     plan = _plan_split(buf)
     if plan is None:
@@ -507,6 +513,7 @@ def _decode_split(buf) -> _Typed | None:
                               partial(_summarise, keep, True))
         if shared is not None:
             shared.close_pipe()  # the children hold their ends
+        gate()
         # each piece in order: a piece is proven only when those before it decoded
         head = _piece(partial(_decode_head, buf, plan))
         first_columns = _piece(partial(parallel.result, first))
@@ -551,12 +558,38 @@ def _piece(work):
         raise _Unproven from exc
 
 
-def _decode_typed(buf) -> _Typed:
+def _decode_typed(buf, gate: _Gate) -> _Typed:
     if _can_split(buf):
-        split = _decode_split(buf)
+        split = _decode_split(buf, gate)
         if split is not None:
             return split
+    gate()
     return _decode_serial(buf)
+
+
+class _Gate:
+    """The byte scan (labellint.jsonscan) that must pass before any decoded value is used:
+    nesting no deeper than the limit, and the top-level keys (a key twice is a SchemaIssue).
+    Runs once, where the decode that needs it first calls it."""
+
+    def __init__(self, buf, path: str):
+        self.buf, self.path = buf, path
+        self.scan: jsonscan.Scan | None = None
+
+    def __call__(self) -> jsonscan.Scan:
+        if self.scan is None:
+            self.scan = jsonscan.check(self.buf, self.path)
+        return self.scan
+
+    def issues(self) -> list[SchemaIssue]:
+        out = []
+        for key, first, second in self().duplicate_keys():
+            line, col = offset_to_line_column(self.buf, first)
+            out.append(SchemaIssue(
+                None, None, key, f"the top-level key {json_key(key)} appears twice (first at line {line}, column "
+                f"{col}): JSON readers keep only the last one, while other tools may take the first; keep one",
+                "duplicate-key", offset=second))
+        return out
 
 
 # -- tolerant path: generic values, every odd value an issue -------------------------------------
@@ -663,13 +696,18 @@ def _json_number(v) -> str:
 
 
 def _non_finite_in(value) -> bool:
-    """True when a (possibly nested) list of numbers holds Infinity or NaN."""
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, list):
-        return any(_non_finite_in(v) for v in value)
-    if isinstance(value, dict):
-        return any(_non_finite_in(v) for v in value.values())
+    """True when a (possibly nested) list or object holds Infinity or NaN. A loop over a stack,
+    not recursion: however deep the value, the interpreter's stack is not what bounds it."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                return True
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, dict):
+            stack.extend(v.values())
     return False
 
 
@@ -932,8 +970,8 @@ def _parse_generic(buf, path: str):
         raise InputError("invalid JSON: bytes that are not UTF-8", path, line, col) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"invalid JSON: {exc.msg.lower()}", path, exc.lineno, exc.colno) from None
-    except RecursionError:
-        raise InputError("invalid JSON: nested too deeply", path) from None
+    except ValueError:  # an integer literal longer than Python converts (sys.set_int_max_str_digits)
+        raise jsonscan.long_integer(buf, path) from None
 
 
 def is_coco(doc) -> bool:
@@ -954,10 +992,22 @@ def load_bytes(data, path: str) -> Dataset:
     if data[:3] == _BOM:
         data = data[len(_BOM) :]  # a copy, but BOMs are rare in COCO files
     ascii_only = _check_utf8(data, path)
+    try:
+        return _load_checked(data, path, ascii_only)
+    except RecursionError:  # only when LABELLINT_MAX_JSON_DEPTH is above what the decoder can take
+        raise jsonscan.too_deep(data, path, jsonscan.scan(data, _PYTHON_DEPTH).too_deep) from None
+
+
+#: Where a RecursionError is reported: about the depth a decoder reaches on a default stack.
+_PYTHON_DEPTH = 500
+
+
+def _load_checked(data, path: str, ascii_only: bool) -> Dataset:
+    gate = _Gate(data, path)  # before any decoded value is used: see _decode_typed
     with _gc_paused():
         try:
             typed = None
-            typed = _decode_typed(data)
+            typed = _decode_typed(data, gate)
             images, ann, categories, sections = _finish_typed(typed)
         except _TypedFailed:
             if typed is not None:  # decoded, but not usable (Infinity): its children go
@@ -965,10 +1015,12 @@ def load_bytes(data, path: str) -> Dataset:
                     if helper in typed.layout:
                         typed.layout[helper].cancel()
             typed = None
-        issues: list[SchemaIssue] = []
+        gate()
+        issues: list[SchemaIssue] = gate.issues()
         if typed is None:  # some value has the wrong type: the loose decode finds which
             try:
-                images, ann, categories, sections, issues = _from_loose(_loose_decoder.decode(data))
+                images, ann, categories, sections, found = _from_loose(_loose_decoder.decode(data))
+                issues += found
                 loose = True
             except (msgspec.ValidationError, msgspec.DecodeError):
                 loose = False  # not arrays, not objects, not strict JSON: the generic decode
@@ -990,7 +1042,8 @@ def load_bytes(data, path: str) -> Dataset:
         generic, strict = _parse_generic(data, path)
         if not is_coco(generic):
             raise NotCoco(path)
-        images, annotations, categories, sections, issues = _from_generic(generic, strict)
+        images, annotations, categories, sections, found = _from_generic(generic, strict)
+        issues += found
         del generic
     return Dataset(path, data, images, annotations, categories, sections, issues, strict,
                    layout={"ascii": ascii_only})
@@ -999,7 +1052,7 @@ def load_bytes(data, path: str) -> Dataset:
 def _read(path: Path, shown: str):
     """The file's bytes: memory-mapped when large (no copy; the split decode splices in place), else read."""
     try:
-        return read_or_map(path, MMAP_MIN_BYTES)
+        return read_or_map(path, MMAP_MIN_BYTES, shown)
     except IsADirectoryError:
         raise InputError("is a directory, not a file", shown) from None
     except FileNotFoundError:

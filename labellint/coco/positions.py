@@ -221,8 +221,10 @@ def _slow_offsets(data) -> dict[str, np.ndarray]:
             continue
         if c in b"[{":
             depth += 1
-            if depth == 2 and c == b"[" and key in SECTIONS and key not in out:
-                current = out.setdefault(key, [])
+            if depth == 2 and c == b"[" and key in SECTIONS:
+                # a section written twice: its last array, the one JSON readers keep (the
+                # loader reports the key twice; fixes refuse such a file)
+                current = out[key] = []
                 p = next_value(m.end())
                 if p < n and data[p : p + 1] != b"]":
                     current.append(p)

@@ -75,9 +75,13 @@ class Embedder(images.Visitor):
         exif = images.exif_applies(info, self.ds.images.width[row], self.ds.images.height[row])
         stored: dict = {}
         if self.cache is not None and info.digest:
-            path = self.cache.embed_path(self.space, info.digest, f"o{info.orientation if exif else 1}")
-            stored = self.cache.get_embeddings(path, self.backbone.dim)
-            self._paths[row] = path
+            try:
+                path = self.cache.embed_path(self.space, info.digest, f"o{info.orientation if exif else 1}")
+            except ValueError:  # not a key the cache can hold: embedded, not cached
+                path = None
+            if path is not None:
+                stored = self.cache.get_embeddings(path, self.backbone.dim)
+                self._paths[row] = path
         missing = []
         hits = {}
         for ann in anns:

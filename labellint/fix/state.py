@@ -13,16 +13,32 @@ import json
 
 import msgspec
 
+from labellint import jsonscan
+
 
 def _canonical(value):
-    """Numbers by value: 50 and 50.0 are one state (a fix may write either)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, list):
-        return [_canonical(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _canonical(v) for k, v in value.items()}
-    return value
+    """Numbers by value: 50 and 50.0 are one state (a fix may write either). A loop over a stack,
+    not recursion: an entry may nest as deep as the loader lets it (LABELLINT_MAX_JSON_DEPTH)."""
+    def leaf(v):
+        return int(v) if isinstance(v, float) and v.is_integer() else v
+
+    if not isinstance(value, (list, dict)):
+        return leaf(value)
+    root = [] if isinstance(value, list) else {}
+    stack = [(value, root)]
+    while stack:
+        source, copy = stack.pop()
+        for key, v in (enumerate(source) if isinstance(source, list) else source.items()):
+            if isinstance(v, (list, dict)):
+                item = [] if isinstance(v, list) else {}
+                stack.append((v, item))
+            else:
+                item = leaf(v)
+            if isinstance(copy, list):
+                copy.append(item)
+            else:
+                copy[key] = item
+    return root
 
 
 def state_of(entry) -> str:
@@ -37,7 +53,10 @@ def decode_entry(data, start: int, end: int):
     try:
         return msgspec.json.decode(chunk)
     except msgspec.DecodeError:
-        return json.loads(chunk.decode("utf-8", "surrogatepass"))
+        try:
+            return json.loads(chunk.decode("utf-8", "surrogatepass"))
+        except ValueError:  # an integer longer than Python converts (its digits are never read otherwise)
+            raise jsonscan.long_integer(data, None) from None
 
 
 def entry_state(ds, section: str, index: int) -> str | None:

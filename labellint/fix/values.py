@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from labellint import limits
+
 
 def valid_polygons(segmentation) -> list[list[float]]:
     """The polygons of a segmentation that can be drawn: lists of at least three finite points."""
@@ -22,26 +24,30 @@ def valid_polygons(segmentation) -> list[list[float]]:
 def area_is_box(area, width: float, height: float) -> bool:
     """Whether ``area`` is the box's ``width * height`` (then a fix that changes the box changes
     the area with it)."""
-    box = float(width) * float(height)
-    return (isinstance(area, (int, float)) and not isinstance(area, bool) and math.isfinite(area)
-            and abs(float(area) - box) <= 1e-6 * max(1.0, abs(box)))
+    try:
+        box = float(width) * float(height)
+        return (isinstance(area, (int, float)) and not isinstance(area, bool) and math.isfinite(area)
+                and abs(float(area) - box) <= 1e-6 * max(1.0, abs(box)))
+    except (TypeError, ValueError, OverflowError):  # an integer beyond any float is no box's area
+        return False
 
 
 def coco_area(segmentation, height: float, width: float) -> float | None:
     """pycocotools' area of a polygon list or RLE at the image's size (None: cannot tell)."""
     from pycocotools import mask as mask_utils
 
-    h, w = int(round(height)), int(round(width))
-    if h <= 0 or w <= 0:
+    h, w = _image_size(height, width)
+    if h is None:
         return None
     try:
         if isinstance(segmentation, list):
-            polys = valid_polygons(segmentation)
+            polys = raster_polygons(valid_polygons(segmentation), h, w)
             if not polys:
                 return None
             rles = mask_utils.frPyObjects(polys, h, w)
             return float(mask_utils.area(mask_utils.merge(rles)))
         if isinstance(segmentation, dict) and "counts" in segmentation:
+            # an RLE's area is the sum of its run lengths: no raster is made, whatever its size says
             rle = segmentation
             if isinstance(rle["counts"], list):
                 rle = mask_utils.frPyObjects(rle, *rle["size"])
@@ -51,6 +57,63 @@ def coco_area(segmentation, height: float, width: float) -> float | None:
     except Exception:  # a malformed mask is another rule's finding; no fix from it
         return None
     return None
+
+
+# pycocotools scales polygon coordinates by 5 into C ints: a side of the clip box below (3 image
+# sides) must stay under 2**31 after that
+_MAX_SIDE = (2**31 - 1) // 15
+
+
+def _image_size(height, width) -> tuple[int | None, int | None]:
+    """The image's size as pycocotools takes it, or (None, None) when no mask of it may be made:
+    not positive, or more pixels than an image may have (the decompression-bomb limit)."""
+    from labellint import images
+
+    try:
+        h, w = int(round(float(height))), int(round(float(width)))
+    except (TypeError, ValueError, OverflowError):
+        return None, None
+    if h <= 0 or w <= 0 or max(h, w) > _MAX_SIDE or h * w > images.DEFAULT_MAX_PIXELS:
+        return None, None
+    return h, w
+
+
+def raster_polygons(polygons: list[list[float]], height: int, width: int) -> list[list[float]] | None:
+    """The polygons as they may be handed to pycocotools (``frPyObjects``) at an image of this size.
+
+    pycocotools traces a polygon's outline at 5 points per pixel before it keeps what is inside the
+    image, so a point at 1e9 asks it for gigabytes (and overflows its ints: a crash, not an error).
+    A polygon reaching further out than the image's own size on any side is cut to that margin
+    first (one that stays within it is passed as is, so its area is pycocotools' own to the
+    pixel); None when the outline left is longer than ``max_polygon_outline`` pixels or the image
+    itself is too large for a mask."""
+    h, w = _image_size(height, width)
+    if h is None:
+        return None
+    out = []
+    for poly in polygons:
+        xs, ys = poly[0::2], poly[1::2]
+        if min(xs) < -w or max(xs) > 2 * w or min(ys) < -h or max(ys) > 2 * h:
+            shifted = [v + (w if k % 2 == 0 else h) for k, v in enumerate(poly)]
+            cut = clip_polygon(shifted, 3 * w, 3 * h)
+            poly = [v - (w if k % 2 == 0 else h) for k, v in enumerate(cut)]
+            if not poly:
+                continue
+        out.append(poly)
+    if out and outline(out) > limits.get("max_polygon_outline"):
+        return None
+    return out
+
+
+def outline(polygons: list[list[float]]) -> float:
+    """Length of the polygons' outlines in pixels as pycocotools steps along them: per edge, the
+    larger of its width and height."""
+    total = 0.0
+    for poly in polygons:
+        xy = np.asarray(poly, float).reshape(-1, 2)
+        step = np.abs(xy - np.roll(xy, 1, axis=0))
+        total += float(np.maximum(step[:, 0], step[:, 1]).sum())
+    return total
 
 
 def clip_polygon(flat: list[float], width: float, height: float) -> list[float]:

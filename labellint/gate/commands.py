@@ -159,8 +159,9 @@ def train_cmd(train_file, images, val_file, out, predict_files, **recipe):
               metavar="BASE.json CANDIDATE.json",
               help="Train the same recipe on both annotation files, then gate (needs --val and --images).")
 @click.option("--images", type=click.Path(file_okay=False, path_type=Path), help="Image root (with --retrain).")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".labellint_cache"),
-              show_default=True, help="Runs are cached under CACHE/runs/ by content hash (with --retrain).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Runs are cached under CACHE/runs/ by content hash (with --retrain). Default: the user's cache "
+                   "folder (~/.cache/labellint on Linux, or $LABELLINT_CACHE_DIR); never inside the data.")
 @click.option("--max-drop", type=click.FloatRange(0), default=0.01, show_default=True,
               help="Largest drop of the metric that is allowed (absolute, e.g. 0.01 = one AP point).")
 @click.option("--metric", type=click.Choice(["AP", "AP50", "AP75", "AR100"]), default="AP", show_default=True)

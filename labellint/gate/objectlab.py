@@ -14,9 +14,19 @@ implements it; this is a vectorised re-implementation, cleanlab is not needed at
   ``min_similarity`` when another label of another class sits on the same box (IoU >= 0.95).
 
 ``min_similarity`` is the smallest non-zero similarity in the dataset. Lower scores are worse.
+
 A box is an issue when its score is at most ``threshold_scale`` times the AP (IoU 0.50:0.95) of
 the predictions for its class, measured against the labels themselves: a class the model
 predicts well earns a higher threshold. ObjectLab's constants give ``0.25 * 0.8 = 0.2``.
+
+These are cleanlab's scores, kept faithful (a test compares them). The rules ask for two more
+conditions (``one_to_one=True``), so that no label answers for a box the model drew on another:
+
+* a prediction belongs to the label it overlaps most (its *owner*; none when it overlaps no label,
+  or two labels equally), and only its owner can be called badly located or swapped by it;
+* a badly located label needs an owned prediction at IoU >= ``min_iou`` (one that barely touches
+  it is another object), and a label that owns a same-class prediction, of any confidence, at
+  IoU >= ``WELL_LOCATED`` is where the model puts it, never badly located.
 """
 
 from __future__ import annotations
@@ -25,10 +35,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from labellint import limits
 from labellint.errors import LabellintError
 
 EUC_FACTOR = 0.1
 LABEL_OVERLAP = 0.95
+WELL_LOCATED = 0.9  # IoU with a prediction the label owns at which the model draws this very box
+SIM_BLOCK = 1 << 20  # (label, prediction) pairs whose IoU is computed at once: bounds the temporaries
 
 
 @dataclass
@@ -43,6 +56,7 @@ class Image:
     iou: np.ndarray  # (labels, preds)
     sim: np.ndarray  # (labels, preds)
     label_xyxy: np.ndarray  # (labels, 4)
+    clash: np.ndarray  # (labels,) bool: another label of another class lies on the same box
 
 
 @dataclass
@@ -65,11 +79,13 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.zeros((len(a), len(b)))
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(rb - lt, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.clip(area_a[:, None] + area_b[None, :] - inter, 1e-6, None)
+    with np.errstate(over="ignore", invalid="ignore"):  # finite corners 1e308 apart: areas of inf
+        wh = np.clip(rb - lt, 0, None)
+        inter = wh[..., 0] * wh[..., 1]
+        area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+        area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+        iou = inter / np.clip(area_a[:, None] + area_b[None, :] - inter, 1e-6, None)
+    return np.nan_to_num(iou, nan=0.0, posinf=0.0)  # inf/inf: no measurable overlap
 
 
 def similarity(a: np.ndarray, b: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
@@ -88,14 +104,62 @@ def _rows(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return np.where(ids[order][pos] == wanted, order[pos], -1)
 
 
+def _finite_boxes(box: np.ndarray) -> np.ndarray:
+    """Boxes whose corners are finite too: x + w of two huge finite numbers overflows to inf, and
+    an inf corner makes IoU nan (which argmax would take for the best)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.isfinite(box).all(axis=1) & np.isfinite(box[:, :2] + box[:, 2:]).all(axis=1)
+
+
 def _valid_labels(ds) -> np.ndarray:
     a = ds.annotations
     box = a.bbox
-    ok = (ds.ann_image_row >= 0) & (ds.ann_category_row >= 0) & np.isfinite(box).all(axis=1)
+    ok = (ds.ann_image_row >= 0) & (ds.ann_category_row >= 0) & _finite_boxes(box)
     with np.errstate(invalid="ignore"):
         ok &= (box[:, 2] > 0) & (box[:, 3] > 0)
     crowd = a.iscrowd == 1
     return np.flatnonzero(ok & ~crowd)
+
+
+def _label_clashes(ds, labels: np.ndarray) -> np.ndarray:
+    """Per annotation row: another label of another class on the same image has IoU >= LABEL_OVERLAP.
+
+    The duplicate rules' sort-and-sweep pairs (shared with them, bounded there), not a labels x
+    labels matrix per image, which a hostile image of many boxes would make quadratic."""
+    from labellint import geometry
+
+    clash = np.zeros(len(ds.annotations), bool)
+    if len(labels) < 2:
+        return clash
+    valid = np.zeros(len(ds.annotations), bool)
+    valid[labels] = True
+    first, second, _ = geometry.same_image_overlaps(ds, LABEL_OVERLAP)
+    cls = ds.ann_category_row
+    hit = valid[first] & valid[second] & (cls[first] != cls[second])
+    clash[first[hit]] = True
+    clash[second[hit]] = True
+    return clash
+
+
+def _count_pairs(img_of_label: np.ndarray, img_of_pred: np.ndarray) -> int:
+    if len(img_of_label) == 0 or len(img_of_pred) == 0:
+        return 0
+    n = int(max(img_of_label.max(), img_of_pred.max())) + 1
+    per_l = np.bincount(img_of_label, minlength=n).astype(np.float64)
+    per_p = np.bincount(img_of_pred, minlength=n).astype(np.float64)
+    return int(per_l @ per_p)
+
+
+def _similarity_blocks(a: np.ndarray, b: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """similarity() a block of label rows at a time, so that its temporaries stay small."""
+    if len(a) * len(b) <= SIM_BLOCK:
+        return similarity(a, b, alpha)
+    step = max(1, SIM_BLOCK // max(len(b), 1))
+    iou = np.empty((len(a), len(b)))
+    sim = np.empty((len(a), len(b)))
+    for start in range(0, len(a), step):
+        iou[start:start + step], sim[start:start + step] = similarity(a[start:start + step], b, alpha)
+    return iou, sim
 
 
 def prepare(ds, predictions, alpha: float) -> Prepared:
@@ -116,47 +180,65 @@ def _prepare(ds, predictions, alpha: float) -> Prepared:
     img_of_label = ds.ann_image_row[labels]
     pred_img = _rows(ds.images.id, predictions.image_id)
     pred_cls = _rows(ds.categories.id, predictions.category_id)
-    usable = (pred_img >= 0) & (pred_cls >= 0) & np.isfinite(predictions.bbox).all(axis=1)
+    usable = (pred_img >= 0) & (pred_cls >= 0) & _finite_boxes(predictions.bbox)
     if len(ds.images) and len(predictions) and not (pred_img >= 0).any():
         raise LabellintError(f"the predictions ({predictions.path}) are on none of this file's images: "
                              "give the predictions made on this file (matched by image_id)")
     preds = np.flatnonzero(usable)
+    # every label is compared with every prediction on its image and both matrices are kept:
+    # bound their size before any is made (many boxes on one image would make it quadratic)
+    pairs, limit = _count_pairs(img_of_label, pred_img[preds]), limits.get("max_model_pairs")
+    if pairs > limit:
+        env = limits.LIMITS["max_model_pairs"].env
+        raise LabellintError(f"the model-based rules would compare {pairs} (label, prediction) pairs on the same "
+                             f"images, more than the limit of {limit} (set {env} to raise it)", ds.path)
     label_xyxy = _xyxy(ds.annotations.bbox[labels]) if len(labels) else np.zeros((0, 4))
     pred_xyxy = _xyxy(predictions.bbox[preds]) if len(preds) else np.zeros((0, 4))
     order_l = np.argsort(img_of_label, kind="stable")
     order_p = np.argsort(pred_img[preds], kind="stable")
     images = []
     min_sim = 1.0
+    clash = _label_clashes(ds, labels)
     img_l, img_p = img_of_label[order_l], pred_img[preds][order_p]
     for row in np.union1d(img_l, img_p).tolist():
         ls = order_l[np.searchsorted(img_l, row, "left"):np.searchsorted(img_l, row, "right")]
         ps = order_p[np.searchsorted(img_p, row, "left"):np.searchsorted(img_p, row, "right")]
-        iou, sim = similarity(label_xyxy[ls], pred_xyxy[ps], alpha)
+        iou, sim = _similarity_blocks(label_xyxy[ls], pred_xyxy[ps], alpha)
         nz = sim[sim > 0]
         if nz.size:
             min_sim = min(min_sim, float(nz.min()))
         images.append(Image(row, labels[ls], ds.ann_category_row[labels[ls]], preds[ps], pred_cls[preds[ps]], iou,
-                            sim, label_xyxy[ls]))
-    return Prepared(images, min_sim, class_ap(ds, labels, predictions, preds, pred_cls), predictions.bbox,
+                            sim, label_xyxy[ls], clash[labels[ls]]))
+    return Prepared(images, min_sim, class_ap(ds, labels, predictions, preds, pred_img, pred_cls), predictions.bbox,
                     predictions.score, pred_cls)
 
 
-def class_ap(ds, labels, predictions, preds, pred_cls) -> np.ndarray:
-    """AP (IoU 0.50:0.95) of the predictions for each category row, against the file's own labels."""
+def class_ap(ds, labels, predictions, preds, pred_img, pred_cls) -> np.ndarray:
+    """AP (IoU 0.50:0.95) of the predictions for each category row, against the file's own labels.
+
+    Images and categories go to the evaluator numbered by their row (1, 2, ...), never by the
+    file's ids: AP does not depend on them, and a negative, duplicate or huge id in a hostile file
+    would otherwise be the evaluator's to refuse."""
     n_cat = len(ds.categories)
     out = np.full(n_cat, np.nan)
     if len(labels) == 0:
         return out
-    cat_ids = ds.categories.id
-    images = [{"id": int(i), "width": float(w) if np.isfinite(w) else 0.0, "height": float(h) if np.isfinite(h) else 0.0}
-              for i, w, h in zip(ds.images.id.tolist(), ds.images.width.tolist(), ds.images.height.tolist())
-              if i != np.iinfo(np.int64).min]
-    categories = [{"id": int(c), "name": str(k)} for k, c in enumerate(cat_ids.tolist())]
+    # only the classes that have labels have an AP: the evaluator sees those alone, numbered
+    # 1..k, and the images holding their labels or predictions, numbered 1..m (its precision
+    # array grows with classes x 12 KB: thousands of unlabelled classes would cost gigabytes)
+    label_cat = ds.ann_category_row[labels]
+    used_cats = np.unique(label_cat)
+    preds = np.asarray(preds)
+    preds = preds[np.isin(pred_cls[preds], used_cats)]
+    used_imgs = np.unique(np.concatenate([ds.ann_image_row[labels], pred_img[preds]]))
+    images = [{"id": k + 1} for k in range(len(used_imgs))]
+    categories = [{"id": k + 1, "name": str(k)} for k in range(len(used_cats))]
     boxes = ds.annotations.bbox[labels]
-    gt_img = ds.images.id[ds.ann_image_row[labels]]
-    gt_cat = cat_ids[ds.ann_category_row[labels]]
-    det = np.column_stack([predictions.image_id[preds].astype(np.float64), predictions.bbox[preds],
-                           predictions.score[preds], predictions.category_id[preds].astype(np.float64)])
+    gt_img = np.searchsorted(used_imgs, ds.ann_image_row[labels]) + 1
+    gt_cat = np.searchsorted(used_cats, label_cat) + 1
+    det = np.column_stack([(np.searchsorted(used_imgs, pred_img[preds]) + 1).astype(np.float64),
+                           predictions.bbox[preds], predictions.score[preds],
+                           (np.searchsorted(used_cats, pred_cls[preds]) + 1).astype(np.float64)])
     try:
         import hotcoco
 
@@ -176,9 +258,8 @@ def class_ap(ds, labels, predictions, preds, pred_cls) -> np.ndarray:
         precision, ev_cats = _pycocotools_precision(images, categories, gt_img, gt_cat, boxes, det)
     for k, cid in enumerate(ev_cats):
         p = precision[:, :, k, 0, -1]
-        if (p > -1).any():
-            row = int(np.flatnonzero(cat_ids == cid)[0])
-            out[row] = float(p[p > -1].mean())
+        if (p > -1).any() and 1 <= int(cid) <= len(used_cats):
+            out[used_cats[int(cid) - 1]] = float(p[p > -1].mean())
     return out
 
 
@@ -229,38 +310,62 @@ def overlooked(prepared: Prepared, min_confidence: float):
             yield im.row, int(im.preds[j]), s
 
 
-def badly_located(prepared: Prepared, min_confidence: float):
-    """(annotation row, best prediction row, score) for labels with an overlapping same-class prediction."""
+def owners(im: Image) -> np.ndarray:
+    """Per prediction of the image, the label (index in ``im.labels``) it overlaps most; -1 when it
+    overlaps none, or two labels equally (then it explains neither better)."""
+    if len(im.labels) == 0 or len(im.preds) == 0:
+        return np.full(len(im.preds), -1, np.int64)
+    best = im.iou.argmax(axis=0)
+    top = im.iou[best, np.arange(len(im.preds))]
+    unique = (im.iou == top[None, :]).sum(axis=0) == 1
+    return np.where((top > 0) & unique, best, -1)
+
+
+def badly_located(prepared: Prepared, min_confidence: float, one_to_one: bool = False, min_iou: float = 0.0):
+    """(annotation row, best prediction row, score) for labels with an overlapping same-class prediction.
+
+    With ``one_to_one``, a label is only compared with the predictions it owns and overlaps by at
+    least ``min_iou``, and a label owning a same-class prediction at IoU >= WELL_LOCATED is skipped."""
     score = prepared.pred_score
     for im in prepared.images:
         if len(im.labels) == 0 or len(im.preds) == 0:
             continue
         conf = score[im.preds] > min_confidence
+        owner = owners(im) if one_to_one else None
         for i in range(len(im.labels)):
-            cand = (im.pred_cls == im.label_cls[i]) & conf & (im.iou[i] > 0)
+            same = im.pred_cls == im.label_cls[i]
+            cand = same & conf & (im.iou[i] > 0)
+            if owner is not None:
+                mine = same & (owner == i)
+                if (mine & (im.iou[i] >= WELL_LOCATED)).any():
+                    continue
+                cand &= mine & (im.iou[i] >= min_iou)
             if not cand.any():
                 continue
             j = int(np.flatnonzero(cand)[np.argmax(im.sim[i, cand])])
             yield int(im.labels[i]), int(im.preds[j]), float(im.sim[i, j])
 
 
-def swapped(prepared: Prepared, min_confidence: float, overlapping_label_check: bool = True):
-    """(annotation row, best other-class prediction row or -1, score) for labels that may carry the wrong class."""
+def swapped(prepared: Prepared, min_confidence: float, overlapping_label_check: bool = True,
+            one_to_one: bool = False):
+    """(annotation row, best other-class prediction row or -1, score) for labels that may carry the wrong class.
+
+    With ``one_to_one``, a label is only compared with the predictions it owns: a prediction that
+    another label overlaps more is that label's class, not this one's."""
     score = prepared.pred_score
     for im in prepared.images:
         if len(im.labels) == 0:
             continue
-        clash = np.zeros(len(im.labels), bool)
-        if overlapping_label_check and len(im.labels) > 1:
-            ll = iou_matrix(im.label_xyxy, im.label_xyxy)
-            np.fill_diagonal(ll, 0)
-            clash = ((ll >= LABEL_OVERLAP) & (im.label_cls[:, None] != im.label_cls[None, :])).any(axis=1)
+        clash = im.clash if overlapping_label_check else np.zeros(len(im.labels), bool)
         conf = score[im.preds] > min_confidence if len(im.preds) else np.zeros(0, bool)
+        owner = owners(im) if one_to_one else None
         for i in range(len(im.labels)):
             if clash[i]:
                 yield int(im.labels[i]), -1, prepared.min_similarity
                 continue
             cand = (im.pred_cls != im.label_cls[i]) & conf
+            if owner is not None:
+                cand &= owner == i
             if not cand.any():
                 continue
             j = int(np.flatnonzero(cand)[np.argmax(im.sim[i, cand])])

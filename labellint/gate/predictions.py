@@ -33,9 +33,9 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from labellint import buffers
+from labellint import buffers, jsonscan
 from labellint.errors import InputError
-from labellint.fsutil import read_or_map
+from labellint.fsutil import read_or_map, read_regular
 
 #: Files at least this large are decoded in two processes (when a second core is there): below
 #: it the fork and the transfer of the child's columns cost about what they save.
@@ -49,15 +49,18 @@ def read_json(path: str | Path, missing: str = "file not found", hint: str = "")
     """A JSON file's value, or a one-line InputError (not found, unreadable, not valid JSON)."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        data = read_regular(p)
     except FileNotFoundError:
         raise InputError(missing, str(p)) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", str(p)) from None
+    jsonscan.check(data, str(p))
     try:
         return msgspec.json.decode(data)
     except msgspec.DecodeError as exc:
         raise _json_error(data, exc, str(p), hint) from None
+    except RecursionError:  # LABELLINT_MAX_JSON_DEPTH above what the decoder takes
+        raise jsonscan.too_deep(data, str(p), None) from None
 
 
 def _json_error(data: bytes, exc: msgspec.DecodeError, path: str, hint: str = "") -> InputError:
@@ -65,6 +68,8 @@ def _json_error(data: bytes, exc: msgspec.DecodeError, path: str, hint: str = ""
     from labellint.coco.positions import offset_to_line_column
 
     m = re.search(r"\(byte (\d+)\)", str(exc))
+    if m is None and "out of range" in str(exc) and jsonscan.long_integer_at(data) is not None:
+        return jsonscan.long_integer(data, path)
     offset = min(int(m.group(1)) if m else len(data), len(data))
     line, col = offset_to_line_column(data, offset)
     reason = str(exc).split(" (byte")[0].replace("JSON is malformed: ", "")
@@ -254,13 +259,21 @@ class Loading:
     def result(self) -> Predictions:
         if self._error is not None:
             raise self._error
+        try:  # no deeper than the limit, before anything decoded is used (a child may be decoding)
+            jsonscan.check(self._data, self.path)
+        except InputError:
+            self.cancel()
+            raise
         child, self._child = self._child, None
-        with _gc_paused():
-            columns = _finish_split(self._data, child) if child is not None else None
-            if columns is None and self._data.find(_SEGMENTATION) < 0:  # boxes only: the fast decode
-                columns = _decode_boxes(self._data)
-            if columns is None:  # masks, or anything the fast decode did not take
-                return _load_general(self._data, self.path)
+        try:
+            with _gc_paused():
+                columns = _finish_split(self._data, child) if child is not None else None
+                if columns is None and self._data.find(_SEGMENTATION) < 0:  # boxes only: the fast decode
+                    columns = _decode_boxes(self._data)
+                if columns is None:  # masks, or anything the fast decode did not take
+                    return _load_general(self._data, self.path)
+        except RecursionError:  # LABELLINT_MAX_JSON_DEPTH above what the decoder takes
+            raise jsonscan.too_deep(self._data, self.path, None) from None
         image_id, category_id, rows = columns
         pred = _checked(self.path, image_id, category_id, rows[:, 5], rows[:, 1:5], None)
         pred._rows = rows
@@ -282,7 +295,7 @@ def _read(p: Path, shown: str):
     """The file's bytes; a large file is mapped copy-on-write (the split decode cuts it in place,
     nothing reaches the file; each process reads in only the pages of its part)."""
     try:
-        return read_or_map(p, SPLIT_MIN_BYTES)
+        return read_or_map(p, SPLIT_MIN_BYTES, shown)
     except FileNotFoundError:
         raise InputError("predictions file not found", shown) from None
     except IsADirectoryError:

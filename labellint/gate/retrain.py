@@ -5,7 +5,11 @@ fixed val file, and the gate compares them. A run is cached under
 ``CACHE/runs/<key>/`` where the key hashes the annotation file's bytes, the val file's bytes,
 the recipe (``TrainConfig.recipe_hash``: everything that changes the model), the device type and
 the torch and torchvision versions. So CI, whose baseline file did not change, trains only the
-candidate. The images are not hashed (reading every picture would cost more than it saves):
+candidate. CACHE is the user's cache folder (``~/.cache/labellint`` on Linux, or
+``$LABELLINT_CACHE_DIR``) unless ``--cache-dir`` names another; as for the lint cache
+(:mod:`labellint.embed.cache`), one inside the images or an annotation file's repository (a pull
+request could commit a run there with any metrics it likes), a symlink or another user's folder
+is refused. The images are not hashed (reading every picture would cost more than it saves):
 clear the cache when pictures change under the same annotations.
 """
 
@@ -17,6 +21,8 @@ import os
 import shutil
 from pathlib import Path
 
+from labellint.errors import LabellintError
+from labellint.fsutil import repo_root
 from labellint.gate import runs
 from labellint.gate.config import TrainConfig
 
@@ -67,8 +73,23 @@ def cached_or_train(annotations: Path, val: Path, images: Path, config: TrainCon
     return run, False
 
 
-def retrain_pair(base: Path, candidate: Path, val: Path, images: Path, config: TrainConfig, cache_dir: Path,
+def trusted_cache(cache_dir: Path | None, images: Path, data: list[Path]) -> Path:
+    """The cache folder for runs: ``cache_dir`` or the default, refused (an error) where its runs
+    could have come with the data."""
+    from labellint.embed import cache as cache_mod
+
+    root = Path(cache_dir) if cache_dir is not None else cache_mod.default_dir()
+    trees = [Path(images), *(r for p in data if (r := repo_root(Path(os.path.abspath(p)).parent)) is not None)]
+    why = cache_mod.refusal(root, trees)
+    if why is not None:
+        raise LabellintError(f"the run cache {root} is not used: {why}. Give --cache-dir a folder of your own "
+                             "outside the data (or leave it out for the user's cache folder)")
+    return root
+
+
+def retrain_pair(base: Path, candidate: Path, val: Path, images: Path, config: TrainConfig, cache_dir: Path | None,
                  console=None) -> tuple[Path, Path]:
+    cache_dir = trusted_cache(cache_dir, images, [base, candidate, val])
     run_a, _ = cached_or_train(Path(base), Path(val), Path(images), config, cache_dir, "baseline", console)
     run_b, _ = cached_or_train(Path(candidate), Path(val), Path(images), config, cache_dir, "candidate", console)
     return run_a, run_b

@@ -166,7 +166,7 @@ def samples(doc: dict, path: str, root: Path, cmap: CategoryMap, need_masks: boo
             if math.isfinite(w) and math.isfinite(h):  # clip to the image, as annotation tools do
                 x1, x2 = min(max(x1, 0.0), w), min(max(x2, 0.0), w)
                 y1, y2 = min(max(y1, 0.0), h), min(max(y2, 0.0), h)
-            if x2 - x1 < 1 or y2 - y1 < 1:
+            if not (x2 - x1 >= 1 and y2 - y1 >= 1 and math.isfinite(x2 + y2)):  # nan and inf fail too
                 skip("empty or outside the image")
                 continue
             boxes.append((x1, y1, x2, y2))
@@ -186,12 +186,9 @@ def load_rgb(sample: Sample):
 
     from labellint import images as images_mod
 
-    try:
-        data = sample.path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"image {sample.image_id}: no file at {sample.path}") from None
-    except OSError as exc:
-        raise InputError(f"image {sample.image_id}: cannot read {sample.path}: {exc.strerror or exc}") from None
+    data, failed = images_mod.read_file(sample.path)  # a regular file within the size limit, or why not
+    if data is None:
+        raise InputError(f"image {sample.image_id} ({sample.path}): {failed.message or failed.status}")
     info, im = images_mod.decode(data, images_mod.DEFAULT_MAX_PIXELS)
     if im is None:
         raise InputError(f"image {sample.image_id} ({sample.path}): {info.message}")
@@ -203,14 +200,17 @@ def load_rgb(sample: Sample):
 def _masks(sample: Sample, h: int, w: int):
     from pycocotools import mask as mask_utils
 
+    from labellint.fix.values import raster_polygons, valid_polygons
+
     out = np.zeros((len(sample.labels), h, w), np.uint8)
     for k, seg in enumerate(sample.segmentations):
-        x1, y1, x2, y2 = (int(round(v)) for v in sample.boxes[k])
+        x1, y1, x2, y2 = (int(round(v)) if np.isfinite(v) else 0 for v in np.clip(sample.boxes[k], -1, max(h, w) + 1))
         try:
             if isinstance(seg, list) and seg:
-                polys = [p for p in seg if isinstance(p, list) and len(p) >= 6]
+                # pycocotools would trace a point at 1e9 for gigabytes: polygons cut to the image first
+                polys = raster_polygons(valid_polygons(seg), h, w)
                 rle = mask_utils.merge(mask_utils.frPyObjects(polys, h, w)) if polys else None
-            elif isinstance(seg, dict) and "counts" in seg:
+            elif isinstance(seg, dict) and "counts" in seg and seg.get("size") == [h, w]:  # never a mask of another size
                 rle = mask_utils.frPyObjects(seg, h, w) if isinstance(seg["counts"], list) else seg
             else:
                 rle = None

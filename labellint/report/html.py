@@ -8,9 +8,11 @@ The page is a fixed template (``gallery/template.html``, ``gallery.css``, ``gall
 JSON blob that holds everything from the run: findings in their ranked order, each file's classes,
 and every picture as a ``data:`` URI, stored once and looked up by key (one image can be behind
 hundreds of findings). Dataset strings come from strangers: the script inserts them only as text,
-and the blob escapes every ``<`` so that no string can close its ``<script>`` element. A
-Content-Security-Policy lets only the page's own script (by hash) run and only ``data:`` images
-load.
+keys them only in Maps, and the blob escapes every ``<`` so that no string can close its
+``<script>`` element. A Content-Security-Policy lets only the page's own script (by hash) run and
+only ``data:`` images load. Dataset numbers are as hostile: every number in the blob is finite, a
+coordinate is clipped to +-1e15 for drawing, and an id or value a decision would carry is left out
+(the page cannot act on it) unless JavaScript holds it exactly.
 
 Each picture is decoded once, whatever number of findings and crops it serves: the gallery
 plans every thumbnail and crop first, then reads the images in threads.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +50,10 @@ JPEG_QUALITY = 70
 MAX_NEIGHBOURS = 10
 MAX_BOXES_PER_IMAGE = 200  # the other boxes of an image, drawn faintly around the finding's box
 MAX_TEXT = 2000  # characters of one message kept (a hostile file can hold megabytes in a name)
+# JavaScript numbers are doubles: integers beyond 2**53 - 1 are not held exactly (an id would
+# become another one), and coordinates beyond 1e15 draw nothing a reviewer can see
+JS_INT = 2**53 - 1
+MAX_COORD = 1e15
 
 _ANNOTATION = re.compile(r"^/annotations/(\d+)(?:/|$)")
 _IMAGE = re.compile(r"^/images/(\d+)(?:/|$)")
@@ -82,10 +89,31 @@ def page(doc: dict) -> str:
 
 def blob(doc: dict) -> str:
     """JSON that is safe inside ``<script type="application/json">``: no ``<`` at all, so neither
-    ``</script>`` nor ``<!--`` can appear; U+2028/2029 escaped for old parsers."""
-    text = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    ``</script>`` nor ``<!--`` can appear; U+2028/2029 escaped for old parsers; every number one
+    that JavaScript reads as written (see :func:`sane`)."""
+    text = json.dumps(sane(doc), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def sane(value):
+    """``value`` with every number the page can hold: a float that is not finite, or an integer
+    JavaScript would round, becomes None; a float beyond +-MAX_COORD is clipped to it. The page
+    reads None as "not known". Whatever a rule or a file put in the data, the page is written."""
+    if isinstance(value, dict):
+        return {k: sane(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [sane(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value if -JS_INT <= value <= JS_INT else None
+    if isinstance(value, float):
+        return min(max(value, -MAX_COORD), MAX_COORD) if math.isfinite(value) else None
+    try:  # numpy scalars and the like
+        return sane(value.item())
+    except (AttributeError, ValueError, TypeError):
+        return None
 
 
 def report_id(findings) -> str:
@@ -117,11 +145,18 @@ class _ImageRecord:
 
 
 def _num(value) -> float | None:
+    """A number to draw: None when not finite, clipped to +-MAX_COORD."""
+    v = _exact(value, math.inf)
+    return None if v is None else min(max(v, -MAX_COORD), MAX_COORD)
+
+
+def _exact(value, most: float = MAX_COORD) -> float | None:
+    """A number to act on (a box "accept" sets): None when not finite or beyond ``most``."""
     try:
         v = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return v if v == v and v not in (float("inf"), float("-inf")) else None
+    return v if math.isfinite(v) and abs(v) <= most else None
 
 
 def _box(ds, row: int) -> list | None:
@@ -130,8 +165,15 @@ def _box(ds, row: int) -> list | None:
 
 
 def _id(value):
+    """An id the page can carry into a decision: None when missing or beyond JavaScript's exact
+    integers (the card then offers no edit, instead of one about another id)."""
     value = int(value)
-    return None if value == MISSING_ID else value
+    return None if value == MISSING_ID or not -JS_INT <= value <= JS_INT else value
+
+
+def _score(value) -> float | None:
+    v = _exact(value, math.inf)
+    return None if v is None else round(v, 3)
 
 
 def _text(s) -> str:
@@ -180,13 +222,13 @@ def accept_action(f, ds, row: int) -> dict | None:
 
 
 def _set_id(value) -> dict | None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= JS_INT:
         return None
     return {"action": "set_id", "new_id": value, "label": f"give it the id {value}"}
 
 
 def _relabel(ds, category_id) -> dict | None:
-    if isinstance(category_id, bool) or not isinstance(category_id, int):
+    if isinstance(category_id, bool) or not isinstance(category_id, int) or not -JS_INT <= category_id <= JS_INT:
         return None
     crow = _category_row(ds, category_id)
     name = ds.category_name(crow) if crow is not None else f"#{category_id}"
@@ -196,7 +238,7 @@ def _relabel(ds, category_id) -> dict | None:
 def _set_bbox(value) -> dict | None:
     if not isinstance(value, (list, tuple)) or len(value) != 4:
         return None
-    values = [_num(v) for v in value]
+    values = [_exact(v) for v in value]
     if any(v is None for v in values):
         return None
     values = [int(v) if v.is_integer() else v for v in values]
@@ -286,14 +328,17 @@ class _Plan:
             classes = [{"id": _id(cid), "name": _text(ds.category_name(row))}
                        for row, cid in enumerate(ds.categories.id.tolist()) if _id(cid) is not None]
         # "path" is the finding's path as is (decisions name the file by it); "label" is for display
-        return {"path": path, "label": _text(path), "classes": classes, "counts": outcome.counts if outcome else {}}
+        # "shell": whether the path may go into the page's command line (quoted there); one with
+        # control characters would carry them into a terminal when pasted
+        return {"path": path, "label": _text(path), "shell": clean(path) == path and len(path) <= MAX_TEXT,
+                "classes": classes, "counts": outcome.counts if outcome else {}}
 
     def _finding(self, f, file_no: int, pictured: bool) -> dict:
         ds = self.result.datasets.get(f.path)
         out = {"code": f.code, "name": f.name, "sev": str(f.severity), "msg": _text(f.message),
                "sugg": None if f.suggestion is None else _text(f.suggestion), "file": file_no,
                "loc": _text(f.location()), "line": f.line, "col": f.column, "ptr": _text(f.pointer),
-               "fp": f.fingerprint, "score": round(float(f.score), 3), "iid": f.image_id,
+               "fp": f.fingerprint, "score": _score(f.score), "iid": f.image_id,
                "ann": None, "aid": None, "state": None, "cid": None, "cls": None, "box": None,  # the box, if any
                "img": None, "crop": None, "nb": [], "accept": None, "imgnote": None,
                "fix": None if f.fix is None else {"safety": f.fix.safety, "title": _text(f.fix.title)}}
@@ -433,13 +478,9 @@ def _draw(root: Path, bases: tuple, ds, rec: _ImageRecord) -> dict:
     if path is None:
         rec.why = f"image not available: {why}"
         return {}
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        rec.why = "image not available: no file at this file_name under the image root"
-        return {}
-    except OSError as exc:
-        rec.why = f"image not available: cannot be read ({exc.strerror or type(exc).__name__})"
+    data, failed = images_mod.read_file(path)  # a regular file within the size limit, or why not
+    if data is None:
+        rec.why = f"image not available: {failed.message or failed.status}"
         return {}
     info, im = images_mod.decode(data, images_mod.DEFAULT_MAX_PIXELS)
     if im is None:

@@ -2,7 +2,9 @@
  *
  * Everything the page shows comes from the JSON blob in #labellint-data. Dataset strings (class
  * names, file names, messages) come from strangers: they are only ever set as text (textContent,
- * option.text, createTextNode), never parsed as markup. Only the current page of findings is
+ * option.text, createTextNode), never parsed as markup, and they key only Maps, never plain
+ * objects (a class named "__proto__" or "constructor" is a name like any other). Every command
+ * line the page shows quotes its paths as a POSIX shell reads them. Only the current page of findings is
  * built, so the page stays quick with thousands of them. Decisions are kept in localStorage under
  * the report's id and downloaded as decisions.json for `labellint apply`.
  */
@@ -17,11 +19,11 @@
   var SEVERITIES = ["error", "warning", "info"];
   var COLORS = {error: "#ef4444", warning: "#f59e0b", info: "#3b82f6"};
   var findings = DATA.findings;
-  var byFingerprint = {};
-  findings.forEach(function (f, i) { byFingerprint[f.fp] = i; });
+  var byFingerprint = new Map();
+  findings.forEach(function (f, i) { byFingerprint.set(f.fp, i); });
 
   var view = {filtered: [], page: 0, selected: 0};
-  var decisions = {};  // fingerprint -> {action, category_id?, bbox?, seq}
+  var decisions = new Map();  // fingerprint -> {action, category_id?, bbox?, seq}, in the order decided
   var seq = 0;
   var storageOk = true;
 
@@ -45,17 +47,43 @@
 
   function isNum(v) { return typeof v === "number" && isFinite(v); }
 
+  function count(map, key) { map.set(key, (map.get(key) || 0) + 1); }
+
+  /* A word as a POSIX shell reads it back unchanged (Python's shlex.quote): bare when it holds only
+     safe characters, else in single quotes, each ' written as '"'"'. A word starting with "-" gets
+     "./" so that no command takes it for an option. */
+  function shellQuote(word) {
+    word = String(word);
+    if (word.charAt(0) === "-") word = "./" + word;
+    if (word === "") return "''";
+    if (/^[A-Za-z0-9_@%+=:,.\/-]+$/.test(word)) return word;
+    return "'" + word.replace(/'/g, "'\"'\"'") + "'";
+  }
+
+  /* The commands that apply the downloaded decisions: `labellint apply` takes one dataset, so one
+     line per file. */
+  function applyCommands() {
+    if (!DATA.files.length) return ["labellint apply decisions.json DATA.json"];
+    return DATA.files.map(function (file) {
+      return "labellint apply decisions.json " + (file.shell ? shellQuote(file.path) : "DATA.json")
+             + (file.shell ? "" : "  # the file's name holds control characters: type it here");
+    });
+  }
+
   // -- decisions: stored per report, downloaded as decisions.json ----------------------------------
   function loadDecisions() {
     try {
       var raw = window.localStorage.getItem(STORE_KEY);
       if (!raw) return;
       var stored = JSON.parse(raw);
-      if (!stored || typeof stored !== "object") return;
-      Object.keys(stored).forEach(function (fp) {
-        var d = stored[fp];
-        if (Object.prototype.hasOwnProperty.call(byFingerprint, fp) && d && typeof d.action === "string") {
-          decisions[fp] = d;
+      if (stored && typeof stored === "object" && !Array.isArray(stored)) {  // kept by an older page: by key
+        stored = Object.keys(stored).map(function (fp) { return [fp, stored[fp]]; });
+      }
+      if (!Array.isArray(stored)) return;
+      stored.forEach(function (pair) {
+        var fp = Array.isArray(pair) ? pair[0] : null, d = Array.isArray(pair) ? pair[1] : null;
+        if (typeof fp === "string" && byFingerprint.has(fp) && d && typeof d.action === "string") {
+          decisions.set(fp, d);
           seq = Math.max(seq, Number(d.seq) || 0);
         }
       });
@@ -67,7 +95,7 @@
   function saveDecisions() {
     if (!storageOk) return;
     try {
-      window.localStorage.setItem(STORE_KEY, JSON.stringify(decisions));
+      window.localStorage.setItem(STORE_KEY, JSON.stringify(Array.from(decisions.entries())));
     } catch (e) {
       storageOk = false;
       showBanner();
@@ -77,11 +105,11 @@
   function decide(i, decision) {
     var f = findings[i];
     if (decision === null) {
-      delete decisions[f.fp];
+      decisions.delete(f.fp);
     } else {
       seq += 1;
       decision.seq = seq;
-      decisions[f.fp] = decision;
+      decisions.set(f.fp, decision);
     }
     saveDecisions();
     refreshCard(i);
@@ -107,11 +135,11 @@
   }
 
   function decisionsDocument() {
-    var fps = Object.keys(decisions).sort(function (a, b) { return decisions[a].seq - decisions[b].seq; });
+    var fps = Array.from(decisions.keys()).sort(function (a, b) { return decisions.get(a).seq - decisions.get(b).seq; });
     var out = [];
     fps.forEach(function (fp) {
-      var f = findings[byFingerprint[fp]];
-      var d = decisions[fp];
+      var f = findings[byFingerprint.get(fp)];
+      var d = decisions.get(fp);
       var onBox = f.ann !== null && f.aid !== null;
       var entry = {path: DATA.files[f.file].path, fingerprint: f.fp, code: f.code,
                    annotation_id: onBox ? f.aid : null, state: onBox ? f.state : null, action: d.action};
@@ -144,13 +172,14 @@
 
   // -- filters ------------------------------------------------------------------------------------
   function fillFilters() {
-    var sevCounts = {}, ruleCounts = {}, ruleNames = {}, classCounts = {}, fileCounts = {};
+    var sevCounts = new Map(), ruleCounts = new Map(), ruleNames = new Map(), classCounts = new Map(),
+        fileCounts = new Map();
     findings.forEach(function (f) {
-      sevCounts[f.sev] = (sevCounts[f.sev] || 0) + 1;
-      ruleCounts[f.code] = (ruleCounts[f.code] || 0) + 1;
-      ruleNames[f.code] = f.name;
-      if (f.cls !== null) classCounts[f.cls] = (classCounts[f.cls] || 0) + 1;
-      fileCounts[f.file] = (fileCounts[f.file] || 0) + 1;
+      count(sevCounts, f.sev);
+      count(ruleCounts, f.code);
+      ruleNames.set(f.code, f.name);
+      if (f.cls !== null) count(classCounts, f.cls);
+      count(fileCounts, f.file);
     });
     var box = $("filter-severity");
     SEVERITIES.forEach(function (s) {
@@ -164,21 +193,21 @@
       label.appendChild(input);
       label.appendChild(el("span", "dot " + s));
       label.appendChild(el("span", null, s));
-      label.appendChild(el("span", "n", fmt(sevCounts[s] || 0)));
+      label.appendChild(el("span", "n", fmt(sevCounts.get(s) || 0)));
       box.appendChild(label);
     });
     var rules = $("filter-rule");
-    Object.keys(ruleCounts).sort().forEach(function (code) {
+    Array.from(ruleCounts.keys()).sort().forEach(function (code) {
       var o = document.createElement("option");
       o.value = code;
-      o.text = code + " " + ruleNames[code] + " (" + fmt(ruleCounts[code]) + ")";
+      o.text = code + " " + ruleNames.get(code) + " (" + fmt(ruleCounts.get(code)) + ")";
       rules.appendChild(o);
     });
     var classes = $("filter-class");
-    Object.keys(classCounts).sort().forEach(function (name) {
+    Array.from(classCounts.keys()).sort().forEach(function (name) {
       var o = document.createElement("option");
       o.value = name;
-      o.text = name + " (" + fmt(classCounts[name]) + ")";
+      o.text = name + " (" + fmt(classCounts.get(name)) + ")";
       classes.appendChild(o);
     });
     if (DATA.files.length > 1) {
@@ -186,7 +215,7 @@
       DATA.files.forEach(function (file, k) {
         var o = document.createElement("option");
         o.value = String(k);
-        o.text = file.label + " (" + fmt(fileCounts[k] || 0) + ")";
+        o.text = file.label + " (" + fmt(fileCounts.get(k) || 0) + ")";
         $("filter-file").appendChild(o);
       });
     }
@@ -196,20 +225,20 @@
   }
 
   function applyFilters() {
-    var sev = {};
-    SEVERITIES.forEach(function (s) { sev[s] = $("sev-" + s).checked; });
+    var sev = new Map();
+    SEVERITIES.forEach(function (s) { sev.set(s, $("sev-" + s).checked); });
     var rule = $("filter-rule").value;
     var cls = $("filter-class").value;
     var file = $("filter-file").value;
     var decided = $("filter-decision").value;
     view.filtered = [];
     findings.forEach(function (f, i) {
-      if (!sev[f.sev]) return;
+      if (!sev.get(f.sev)) return;
       if (rule && f.code !== rule) return;
       if (cls && f.cls !== cls) return;
       if (file && String(f.file) !== file) return;
-      if (decided === "decided" && !decisions[f.fp]) return;
-      if (decided === "undecided" && decisions[f.fp]) return;
+      if (decided === "decided" && !decisions.has(f.fp)) return;
+      if (decided === "undecided" && decisions.has(f.fp)) return;
       view.filtered.push(i);
     });
     view.page = 0;
@@ -364,7 +393,7 @@
     head.appendChild(el("span", "sev " + f.sev, f.sev));
     head.appendChild(el("span", "code", f.code));
     head.appendChild(el("span", "rname", f.name));
-    head.appendChild(el("span", "rank", "#" + fmt(i + 1) + " · score " + f.score.toFixed(2)));
+    head.appendChild(el("span", "rank", "#" + fmt(i + 1) + " · score " + (isNum(f.score) ? f.score.toFixed(2) : "–")));
     head.appendChild(el("span", "decision"));
     body.appendChild(head);
     body.appendChild(el("p", "msg", f.msg));
@@ -481,7 +510,7 @@
     var node = cardNode(i);
     if (!node) return;
     var f = findings[i];
-    var d = decisions[f.fp];
+    var d = decisions.get(f.fp);
     node.classList.toggle("decided", !!d);
     node.dataset.decision = d ? d.action : "";
     var label = node.querySelector(".decision");
@@ -509,7 +538,7 @@
   }
 
   function refreshCounts() {
-    var n = Object.keys(decisions).length;
+    var n = decisions.size;
     $("decided-count").textContent = fmt(n) + " decided · " + fmt(findings.length - n) + " undecided";
     $("progress-fill").style.width = (findings.length ? (100 * n / findings.length) : 0).toFixed(1) + "%";
     $("download").disabled = n === 0;
@@ -617,7 +646,7 @@
     $("files").textContent = text;
     $("files").title = text;
     $("report-id").textContent = DATA.report;
-    $("apply-command").textContent = "labellint apply decisions.json " + (files.length ? files.join(" ") : "DATA.json");
+    $("apply-command").textContent = applyCommands().join("\n");
     var notes = DATA.errors.map(function (e) { return "error: " + e; }).concat(DATA.notes);
     if (s.hidden) notes.push(fmt(s.hidden) + " findings hidden by the baseline or the diff base");
     if (notes.length) {

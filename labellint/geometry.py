@@ -706,7 +706,44 @@ def _decode(ds) -> Segmentations:
 RLE_MAX_RUN = 0xFFFFFFFF
 
 
+_RLE_CHARS_AT_ONCE = 1 << 22  # characters decoded together: ~40 bytes of temporaries each
+
+
 def compressed_rle_totals(strings: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Sum of the run lengths of each compressed RLE ``counts`` string, and whether it decodes;
+    strings taken a few million characters at a time, so memory stays bounded whatever the file."""
+    if not strings:
+        return np.zeros(0, np.int64), np.ones(0, bool)
+    unique = dict.fromkeys(strings)
+    if len(unique) < len(strings):  # copies of one mask (a flood, or an export that repeats) decoded once
+        keys = list(unique)
+        totals, ok = compressed_rle_totals(keys)
+        at = {k: i for i, k in enumerate(keys)}
+        where = np.fromiter((at[s] for s in strings), np.int64, len(strings))
+        return totals[where], ok[where]
+    ends = np.cumsum(np.fromiter(map(len, strings), np.int64, len(strings)))
+    totals, ok, first = [], [], 0
+    while first < len(strings):
+        # at least one string per batch, then as many as fit the budget
+        last = max(first + 1, int(np.searchsorted(ends, ends[first] - len(strings[first]) + _RLE_CHARS_AT_ONCE,
+                                                  "right")))
+        t, k = _compressed_rle_totals(strings[first:last])
+        totals.append(t)
+        ok.append(k)
+        first = last
+    return np.concatenate(totals), np.concatenate(ok)
+
+
+def _first_of_run(keys: np.ndarray) -> np.ndarray:
+    """For each element of sorted ``keys``, the index of the first element equal to it (what
+    ``np.searchsorted(keys, keys)`` gives, in linear time)."""
+    if not len(keys):
+        return np.zeros(0, np.int64)
+    first = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    return np.repeat(first, np.diff(np.append(first, len(keys))))
+
+
+def _compressed_rle_totals(strings: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     """Sum of the run lengths of each compressed RLE ``counts`` string, and whether it decodes.
 
     The format of pycocotools' ``rleFrString``: each count is a little-endian base-32 number,
@@ -735,13 +772,13 @@ def compressed_rle_totals(strings: list[bytes]) -> tuple[np.ndarray, np.ndarray]
     x = np.add.reduceat((c & 0x1F) << (5 * np.minimum(char_in_value, 11)), value_start)
     x = np.where((c[value_end] & 0x10) != 0, x - (1 << (5 * np.minimum(width, 11))), x)
     x_owner = owner[value_end]
-    index = np.arange(len(x)) - np.searchsorted(x_owner, x_owner)  # position of the count in its string
+    index = np.arange(len(x)) - _first_of_run(x_owner)  # position of the count in its string
     # counts[m] = x[m] + counts[m - 2] for m > 2: running sums over the odd and the even (>= 2) positions
     counts = x.copy()
     for parity in (1, 0):
         sel = np.flatnonzero((index % 2 == parity) & (index >= 2 - parity))
         run = np.cumsum(x[sel])
-        group_first = np.searchsorted(x_owner[sel], x_owner[sel])
+        group_first = _first_of_run(x_owner[sel])
         counts[sel] = run - np.where(group_first > 0, run[np.maximum(group_first - 1, 0)], 0)
     negative = np.bincount(x_owner, weights=counts < 0, minlength=n) > 0
     too_long = np.bincount(x_owner, weights=counts > RLE_MAX_RUN, minlength=n) > 0  # pycocotools would wrap it

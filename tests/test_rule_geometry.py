@@ -126,6 +126,20 @@ def test_compressed_rle_totals_match_pycocotools():
     assert totals[2] == rles[2]["size"][0] * rles[2]["size"][1]  # a broken neighbour does not leak into it
 
 
+def test_compressed_rle_totals_in_batches_and_with_copies_agree(monkeypatch):
+    """Strings are decoded a budget of characters at a time (memory bounded whatever the file) and
+    copies once: the answers are those of one pass over every string."""
+    rng = np.random.default_rng(5)
+    rles = [mask_utils.encode(np.asfortranarray((rng.random((h, w)) < 0.5).astype(np.uint8)))["counts"]
+            for h, w in zip(rng.integers(1, 40, 60), rng.integers(1, 40, 60))]
+    strings = rles + [b"\x7f" + rles[0]] + rles[:7] + [rles[3]] * 5  # copies, and a broken one in between
+    whole = geometry._compressed_rle_totals(strings)  # one pass, no batching, no copies folded
+    assert not whole[1][60]
+    monkeypatch.setattr(geometry, "_RLE_CHARS_AT_ONCE", 50)  # a few strings a batch, a long one alone
+    totals, ok = geometry.compressed_rle_totals(strings)
+    assert totals.tolist() == whole[0].tolist() and ok.tolist() == whole[1].tolist()
+
+
 def test_invalid_rle_checks_size_counts_and_format():
     mask = np.zeros((48, 64), np.uint8, order="F")
     mask[10:20, 10:30] = 1

@@ -5,11 +5,14 @@ usage: python benchmarks/output_snapshot.py OUT_DIR [SHARED_DIR]
        diff -r OUT_BEFORE OUT_AFTER && echo identical
 
 Per input: the text report (no colour, 120 columns), JSON, SARIF and GitHub annotations, the
-``--diff`` of the safe and the unsafe fixes, and the exit code and stderr of each. Inputs: the
+``--diff`` of the safe and the unsafe fixes, the review gallery where there are images, and the
+exit code and stderr of each. Inputs: the
 real files in ../shared/data (chess with its images and, when the shared model is there, the
 embedding rule; TACO; the pycocotools demo with its results as predictions) and a demo dataset
 built here. Each command runs as a user runs it: ``python -m labellint`` in a fresh process, in
-the input's folder, with the cache off.
+the input's folder, with the cache off. To snapshot another commit, check it out in a worktree
+(``git worktree add /tmp/base REV``), link ``/tmp/base/labellint/rules`` to ``../rules`` there,
+and run that worktree's copy of this script: it puts its own tree first on PYTHONPATH.
 """
 
 from __future__ import annotations
@@ -64,6 +67,11 @@ def main(out_dir: Path, shared: Path) -> None:
                                   cwd=path.parent, env=env, capture_output=True)
             (out_dir / f"{name}.{kind}.out").write_bytes(proc.stdout)
             (out_dir / f"{name}.{kind}.err").write_bytes(proc.stderr + f"\nexit {proc.returncode}\n".encode())
+        if "--images" in extra:  # the review gallery, where there are pictures to show
+            page = out_dir / f"{name}.html"
+            proc = subprocess.run([sys.executable, "-m", "labellint", "check", path.name, "--no-cache", "-f", "html",
+                                   "-o", str(page), *extra], cwd=path.parent, env=env, capture_output=True)
+            (out_dir / f"{name}.html.err").write_bytes(proc.stderr + f"\nexit {proc.returncode}\n".encode())
         print(f"{name}: {len(runs)} outputs", flush=True)
     shutil.rmtree(work, ignore_errors=True)
 

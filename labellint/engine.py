@@ -29,7 +29,7 @@ from labellint import limits
 from labellint.coco import MISSING_ID, Dataset
 from labellint.config import FileSettings
 from labellint.errors import LabellintError
-from labellint.findings import Finding, Problem, Severity, clip, fingerprint, fingerprints, rank, shorten
+from labellint.findings import Finding, Problem, Severity, clip, entry_of, fingerprint, fingerprints, rank, shorten
 
 
 _SECTIONS = ("annotations", "images", "categories")
@@ -96,6 +96,7 @@ def to_findings(ds: Dataset, rule, severity, problems: list[Problem]) -> tuple[l
     for i, (p, print_) in enumerate(zip(problems, fingerprints(rule.code, ds.path, keys))):
         section = sections[i]
         pointer = p.pointer if p.pointer is not None else (ds.pointer(section, indexes[i]) if section else "")
+        entry, row = entry_of(pointer) if p.pointer is not None else (section, indexes[i])
         image_id, category_id = image_ids[i], category_ids[i]
         if ann_rows[i] is not None:
             if image_id is None:
@@ -114,6 +115,7 @@ def to_findings(ds: Dataset, rule, severity, problems: list[Problem]) -> tuple[l
             path=ds.path, pointer=pointer, line=None, column=None,
             image_id=image_id, annotation_id=ann_ids[i], category_id=category_id,
             score=min(1.0, max(0.0, float(p.score))), suggestion=suggestion, fingerprint=print_, fix=fix,
+            section=entry, row=row,
         )
         if p.extra:
             f.extra.update(p.extra)

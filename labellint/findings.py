@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -116,6 +117,10 @@ class Finding:
     fingerprint: str = ""
     extra: dict = field(default_factory=dict)
     fix: Fix | None = None
+    # the entry the pointer leads to, as a row of its section ("annotations", "images",
+    # "categories"), so that no reporter parses pointers back; None for a finding about the file
+    section: str | None = None
+    row: int | None = None
 
     def sort_key(self):
         # severity first, then the most confident; the rest only makes the order stable
@@ -150,6 +155,15 @@ class Finding:
             "fingerprint": self.fingerprint,
             "fix": None if self.fix is None else {"safety": self.fix.safety, "title": self.fix.title},
         }
+
+
+_ENTRY = re.compile(r"^/(annotations|images|categories)/(\d+)(?:/|$)")
+
+
+def entry_of(pointer: str | None) -> tuple[str | None, int | None]:
+    """(section, row) of the entry a JSON pointer leads into (``/images/2/id`` -> images, 2)."""
+    m = _ENTRY.match(pointer or "")
+    return (m.group(1), int(m.group(2))) if m else (None, None)
 
 
 def fingerprint(code: str, relpath: str, entity: str) -> str:

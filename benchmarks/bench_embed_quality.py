@@ -113,6 +113,7 @@ def main(argv=None) -> int:
 
     from labellint import embed
     from labellint.coco import load
+    from labellint.context import RunContext
     from labellint.embed import consistency, knn
     from labellint.rules import ll501_class_inconsistent as rule
 
@@ -126,11 +127,11 @@ def main(argv=None) -> int:
         options = dict(rule.OPTIONS)
         if args.k:
             options["k"] = args.k
-        options.update({"_images": root, "_backbone": str(model), "_source": path})
+        context = RunContext(images=root, backbone=str(model), source=path)
         t0 = time.perf_counter()
-        problems = list(rule.check(ds, options))
+        problems = list(rule.check(ds, options, context))
         t_rule = time.perf_counter() - t0
-        _, rows, _, vectors = embed.embeddings(ds, options)
+        _, rows, _, vectors = embed.embeddings(ds, float(options["context"]), context)
 
     n = len(ds.annotations)
     truth = np.zeros(n, bool)

@@ -67,6 +67,7 @@ def machine() -> str:
 def bench_e2e(shared: Path, repeat: int) -> dict:
     from labellint import images
     from labellint.coco import load
+    from labellint.context import RunContext
     from labellint.embed import backbone as backbone_mod
     from labellint.embed.embedder import Embedder
 
@@ -85,14 +86,13 @@ def bench_e2e(shared: Path, repeat: int) -> dict:
     for r in range(repeat + 1):
         record = r == 0
         ds = load(root / "_annotations.coco.json", "train.json")
-        opts = {"_images": root, "_backbone": str(model), "_no_cache": True, "context": 0.1,
-                "_decode_threads": int(os.environ.get("BENCH_DECODE_THREADS", "0"))}
-        images.prepare(ds, opts)
+        context = RunContext(images=root, backbone=str(model), no_cache=True,
+                             decode_threads=int(os.environ.get("BENCH_DECODE_THREADS", "0")))
         bb = backbone_mod.load(model)
         emb = Recording(ds, bb, context=0.1, cache=None)
-        images.prepare(ds, opts, visitor=emb)
+        images.prepare(ds, context, visitor=emb)
         t0 = time.perf_counter()
-        images.scan(ds, opts)
+        images.scan(ds, context)
         dt = time.perf_counter() - t0
         if record:
             continue

@@ -71,7 +71,8 @@ def main(out_dir: Path, shared: Path) -> None:
             page = out_dir / f"{name}.html"
             proc = subprocess.run([sys.executable, "-m", "labellint", "check", path.name, "--no-cache", "-f", "html",
                                    "-o", str(page), *extra], cwd=path.parent, env=env, capture_output=True)
-            (out_dir / f"{name}.html.err").write_bytes(proc.stderr + f"\nexit {proc.returncode}\n".encode())
+            err = proc.stderr.replace(str(out_dir).encode(), b"OUT")  # the same text wherever OUT_DIR is
+            (out_dir / f"{name}.html.err").write_bytes(err + f"\nexit {proc.returncode}\n".encode())
         print(f"{name}: {len(runs)} outputs", flush=True)
     shutil.rmtree(work, ignore_errors=True)
 

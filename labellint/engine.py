@@ -25,9 +25,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from labellint import limits
+from labellint import limits, passes
 from labellint.coco import MISSING_ID, Dataset
 from labellint.config import FileSettings
+from labellint.context import RunContext
 from labellint.errors import LabellintError
 from labellint.findings import Finding, Problem, Severity, clip, entry_of, fingerprint, fingerprints, rank, shorten
 
@@ -140,30 +141,31 @@ def locate(ds: Dataset, findings: list[Finding], offsets: list) -> None:
         f.line, f.column = where.get(off, (1, 1)) if off is not None else (1, 1)
 
 
-def lint(ds: Dataset, settings: FileSettings, context: dict | None = None) -> tuple[list[Finding], list[str]]:
+def as_context(context) -> RunContext:
+    """A RunContext from one, from a dict of its fields (handy in tests and scripts), or None."""
+    if isinstance(context, RunContext):
+        return context
+    return RunContext(**(context or {}))
+
+
+def lint(ds: Dataset, settings: FileSettings, context=None) -> tuple[list[Finding], list[str]]:
     """Findings for one dataset (ranked, located) and the codes of rules skipped for lack of input."""
-    context = context or {}
+    findings, skipped = lint_file(ds, settings, context)
+    return rank(findings), skipped
+
+
+def lint_file(ds: Dataset, settings: FileSettings, context=None) -> tuple[list[Finding], list[str]]:
+    """:func:`lint` without the ranking (a run ranks all its findings once)."""
+    context = as_context(context).for_file(as_context(context).source)  # this file's pass results
+    skipped = [rule.code for rule in settings.rules if not all(map(context.has, rule.requires))]
+    active = [(rule, dict(settings.options[rule.code])) for rule in settings.rules if rule.code not in skipped]
+    failed = _run_passes(ds, active, context)  # code -> why the rule cannot run on this file
     findings: list[Finding] = []
-    skipped: list[str] = []
-    active = []
-    for rule in settings.rules:
-        if any(not context.get(need) for need in rule.requires):
-            skipped.append(rule.code)
-            continue
-        opts = dict(settings.options[rule.code])
-        opts.update({f"_{k}": v for k, v in context.items()})
-        active.append((rule, opts))
-    failed: dict[str, str] = {}  # code -> why the rule failed on this file
-    for rule, opts in active:  # rules that share work (one image pass) say what they need first
-        if rule.prepare is not None:
-            why = _attempt(lambda: rule.prepare(ds, opts))
-            if why is not None:
-                failed[rule.code] = why
     offsets: list = []
     crashed: list[Finding] = []
     for rule, opts in active:
         problems: list[Problem] = []
-        why = failed.get(rule.code) or _attempt(lambda: problems.extend(rule.check(ds, opts)))
+        why = failed.get(rule.code) or _attempt(lambda: problems.extend(rule.check(ds, opts, context)))
         if why is None or problems:  # what a failing rule reported before it failed is kept
             converted: list = []
             unconverted = _attempt(lambda: converted.append(to_findings(ds, rule, settings.severity[rule.code],
@@ -177,7 +179,41 @@ def lint(ds: Dataset, settings: FileSettings, context: dict | None = None) -> tu
             crashed.append(rule_failed(ds.path, rule, why))
     _dedupe_fingerprints(findings)
     locate(ds, findings, offsets)
-    return rank(findings + crashed), skipped
+    return findings + crashed, skipped
+
+
+def _run_passes(ds: Dataset, active: list, context: RunContext) -> dict[str, str]:
+    """Open the passes the active rules need, let the rules that configure one say how, run each
+    once into ``context.results``; {code: why} for the rules that cannot run (a pass or their own
+    prepare hook failed)."""
+    needed = passes.expand(name for rule, _ in active for name in rule.passes)
+    broken: dict[str, str] = {}  # pass -> why it failed
+    for name in needed:
+        why = _attempt(lambda: passes.PASSES[name].open(ds, context))
+        if why is not None:
+            broken[name] = why
+    failed: dict[str, str] = {}
+    for rule, opts in active:
+        why = next((broken[p] for p in rule.passes if p in broken), None)
+        if why is None and rule.prepare is not None:
+            why = _attempt(lambda: rule.prepare(ds, opts, context))
+        if why is not None:
+            failed[rule.code] = why
+    for name in needed:
+        if name in broken:
+            continue
+        under = next((broken[b] for b in passes.PASSES[name].after if b in broken), None)
+        if under is not None:  # what it builds on failed
+            broken[name] = under
+            continue
+        why = _attempt(lambda: context.results.__setitem__(name, passes.PASSES[name].run(ds, context)))
+        if why is not None:
+            broken[name] = why
+    for rule, _ in active:
+        why = next((broken[p] for p in rule.passes if p in broken), None)
+        if why is not None:
+            failed.setdefault(rule.code, why)
+    return failed
 
 
 def _attempt(call) -> str | None:
@@ -213,13 +249,14 @@ def wants_many(settings: FileSettings) -> bool:
     return any(rule.check_many is not None for rule in settings.rules)
 
 
-def lint_many(items: list[tuple[Dataset, FileSettings]], context: dict | None = None) -> list[Finding]:
-    """Findings of the cross-file hooks over every dataset linted in the run, each on its own file."""
-    context = context or {}
+def lint_many(items: list[tuple[Dataset, FileSettings]], context=None) -> list[Finding]:
+    """Findings of the cross-file hooks over every dataset linted in the run, each on its own file
+    (each dataset's passes ran when it was linted alone)."""
+    context = as_context(context)
     by_code: dict[str, tuple] = {}
     for pos, (ds, settings) in enumerate(items):
         for rule in settings.rules:
-            if rule.check_many is None or any(not context.get(need) for need in rule.requires):
+            if rule.check_many is None or not all(map(context.has, rule.requires)):
                 continue
             entry = by_code.setdefault(rule.code, (rule, settings, []))
             entry[2].append(pos)
@@ -229,9 +266,8 @@ def lint_many(items: list[tuple[Dataset, FileSettings]], context: dict | None = 
             continue
         datasets = [items[p][0] for p in positions]
         opts = dict(settings.options[rule.code])
-        opts.update({f"_{k}": v for k, v in context.items()})
         pairs: list = []
-        why = _attempt(lambda: pairs.extend(rule.check_many(datasets, opts)))
+        why = _attempt(lambda: pairs.extend(rule.check_many(datasets, opts, context)))
         for pos in sorted({p for p, _ in pairs if isinstance(p, int) and 0 <= p < len(positions)}):
             ds, file_settings = items[positions[pos]]
             converted: list = []

@@ -1,9 +1,13 @@
 """Find the rules: built-in modules in ``labellint.rules`` and the entry point group of that name.
 
 A rule is a module (or any object) with ``CODE``, ``NAME``, ``SEVERITY``, ``OPTIONS``, ``FIX``,
-a docstring with the sections below, and ``check(dataset, options)`` yielding
-:class:`labellint.findings.Problem`. Optional ``REQUIRES``: a tuple of run inputs the rule needs
-(for example ``("images",)``); without them the rule is listed as skipped, never silently absent.
+a docstring with the sections below, and ``check(dataset, options, context)`` yielding
+:class:`labellint.findings.Problem` (``context``: the :class:`labellint.context.RunContext`; a
+``check(dataset, options)`` that needs no context works too). Optional ``REQUIRES``: the passes
+(:mod:`labellint.passes`: ``"images"``, ``"embeddings"``, ``"predictions"``) or bare run inputs
+the rule needs; the engine runs each pass once per file and the rule reads its result with
+``context.result(name)``. Without the run inputs behind them (``--images``, a backbone,
+``--predictions``) the rule is listed as skipped, never silently absent.
 ``FIX`` rates the automatic fix the rule attaches to its typical finding (``Problem.fix``):
 ``none`` (it attaches none), ``safe`` or ``unsafe``; one finding's fix may be rated riskier than
 the rule's (a clip that keeps less than half of a box is unsafe).
@@ -12,15 +16,18 @@ the rule's (a clip that keeps less than half of a box is unsafe).
 option it leaves out gets the rule-wide default: any finite number for a float, 0 to 2**62 for
 an int. Every value is finite; the config reader checks them all, for built-in and plugin rules
 alike, and reports one out of range at its line, so no rule meets a nan or a negative count.
-Optional hooks: ``prepare(dataset, options)``, run for every enabled rule of a file before any
-``check`` (rules that share one image pass say there what they need from it), and
-``check_many(datasets, options)``, run once over all the files linted together, yielding
-``(position in datasets, Problem)`` for problems that span files (e.g. train/val leakage).
+Optional hooks: ``prepare(dataset, options, context)``, run for every enabled rule of a file
+after its passes are opened and before they run (a rule that configures a pass says so there:
+a pixel limit, crops of some context), and ``check_many(datasets, options, context)``, run once
+over all the files linted together, yielding ``(position in datasets, Problem)`` for problems
+that span files (e.g. train/val leakage).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import math
 import pkgutil
 import re
@@ -45,14 +52,24 @@ class Rule:
     fix: str
     doc: str
     check: Callable = field(compare=False, repr=False)
-    requires: tuple = ()
+    requires: tuple = ()  # the run inputs it needs (those behind its passes): skipped without them
     origin: str = "built-in"
-    # optional hooks: prepare(ds, options) runs for every rule of a file before any check, so that
-    # rules sharing work (one image decode) can say what they need; check_many(datasets, options)
-    # yields (position, Problem) for problems that span the files linted together
+    # optional hooks (see the module docstring), called with (ds or datasets, options, context)
     prepare: Callable | None = field(default=None, compare=False, repr=False)
     check_many: Callable | None = field(default=None, compare=False, repr=False)
     ranges: dict = field(default_factory=dict, compare=False, repr=False)  # option -> Range (OPTION_RANGES)
+    passes: tuple | None = None  # the passes it needs, in the order they run (default: from requires)
+
+    def __post_init__(self):
+        # one calling convention for the engine, whichever of the two a rule's functions use
+        for name in ("check", "prepare", "check_many"):
+            fn = getattr(self, name)
+            if fn is not None:
+                object.__setattr__(self, name, _with_context(fn))
+        if self.passes is None:
+            from labellint.passes import expand
+
+            object.__setattr__(self, "passes", expand(self.requires))
 
     def option_range(self, name: str) -> Range | None:
         """The values option ``name`` accepts (its rule's OPTION_RANGES, else the default)."""
@@ -72,6 +89,25 @@ class Rule:
         for kind, body in re.findall(r"```json (bad|good)\n(.*?)```", self.section("Example"), re.S):
             out[kind].append(body)
         return out
+
+
+def _with_context(fn: Callable) -> Callable:
+    """``fn`` callable as fn(ds, options, context=None), whether it takes the context or not."""
+    if getattr(fn, "_takes_context", False):
+        return fn
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature: assume the full one
+        params = []
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    takes = not params or len(positional) >= 3 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+    @functools.wraps(fn)  # its module and name stay the rule's
+    def call(data, options, context=None):
+        return fn(data, options, context) if takes else fn(data, options)
+
+    call._takes_context = True
+    return call
 
 
 def doc_sections(doc: str) -> dict[str, str]:
@@ -161,9 +197,11 @@ def rule_from_module(obj, origin: str = "built-in") -> Rule:
             ranges[option] = Range.of(spec)
         except (TypeError, ValueError) as exc:
             raise RuleError(f"{name}: OPTION_RANGES[{option!r}]: {exc}") from None
-    rule = Rule(code, rname, severity, options, fix, obj.__doc__ or "", check,
-                tuple(getattr(obj, "REQUIRES", ())), origin,
-                getattr(obj, "prepare", None), getattr(obj, "check_many", None), ranges)
+    from labellint.passes import expand, inputs_of
+
+    needs = tuple(getattr(obj, "REQUIRES", ()))
+    rule = Rule(code, rname, severity, options, fix, obj.__doc__ or "", check, inputs_of(needs), origin,
+                getattr(obj, "prepare", None), getattr(obj, "check_many", None), ranges, expand(needs))
     for option, default in options.items():
         allowed = rule.option_range(option)
         if allowed is not None and default not in allowed:

@@ -17,6 +17,7 @@ from labellint import baseline as baseline_mod
 from labellint import config as config_mod
 from labellint import engine, progress, registry
 from labellint.coco import NotCoco, load, load_bytes
+from labellint.context import RunContext
 from labellint.errors import InputError, LabellintError
 from labellint.findings import Finding, Severity, rank
 from labellint.fsutil import atomic_write, cwd_relative, display_path, file_kind, line_for_people
@@ -192,139 +193,172 @@ def _refuse_output(output: Path, what: str) -> LabellintError:
 
 
 def check(paths, opts: Options, console: Console | None = None) -> Result:
+    """Lint ``paths``: each file on its own (its findings new since ``--diff-base`` where asked),
+    then the rules that look across files, then the baseline; one ranking at the end."""
     console = console or Console(stderr=True)
     rules = registry.by_code()
     config_mod.check_cli_codes(rules, opts.select, opts.ignore, opts.extend_select)  # once, naming the option
-    paths = list(paths)
-    inputs = discover(paths)
-    if not inputs.files:  # a renamed or emptied folder must not pass as "0 files linted"
-        shown = ", ".join(map(str, paths[:3])) + (", ..." if len(paths) > 3 else "")
-        extra = f" ({len(inputs.skipped)} skipped: not regular files or links out of the folder)" if inputs.skipped else ""
-        raise LabellintError(f"no JSON files found in {shown}{extra}")
-    # a report written over an input: the same file (a link or a hard link included), checked
-    # before anything is read; a file found in a folder counts once it proves to be a dataset
-    # (a previous report or baseline found there may be replaced)
-    outputs = {ident: out for out in opts.outputs if (ident := _identity(out)) is not None}
-    found_inputs: dict[tuple[int, int], Path] = {}
-    if outputs:
-        for given in [*inputs.given, opts.predictions, opts.baseline, opts.config]:
-            ident = _identity(given) if given is not None else None
-            if ident in outputs:
-                raise _refuse_output(outputs[ident], f"the input {cwd_relative(given)}")
-        found_inputs = {ident: f for f in inputs.files if f not in inputs.given and (ident := _identity(f)) in outputs}
+    inputs = _discovered(list(paths))
+    outputs, found_inputs = _outputs_over_inputs(inputs, opts)
     result = Result()
     for q, relpath, note in inputs.skipped:
         result.shown[relpath] = cwd_relative(q)
         result.files.append(FileOutcome(relpath, "skipped", note))
     _, plugin_warnings = registry.discover()
     result.notes.extend(plugin_warnings)
-    context = {"images": opts.images,
-               "backbone": opts.backbone or os.environ.get("LABELLINT_BACKBONE") or None,
-               "device": opts.device, "batch_size": opts.batch_size, "no_cache": opts.no_cache,
-               "console": console, "notes": result.notes}
-    if opts.predictions is not None:  # read once per run; the LL6xx rules get it as options["_predictions"]
-        from labellint.gate import predictions as predictions_mod
-
-        context["predictions"] = predictions_mod.load_cached(opts.predictions)
-    many: list = []  # (dataset, settings) kept for rules that look across files
-    many_base: list = []  # the same at the --diff-base ref
-    enabled: dict[str, object] = {}
-    fail_levels = []
-    files = inputs.files
-    fixing = opts.fix or opts.diff
-    accepted = set()  # fingerprints the baseline accepts: never fixed
-    ranked_lists = 0  # lists of ranked findings merged into result.findings (one needs no new sort)
-    if fixing and opts.baseline is not None:
-        accepted = {e["fingerprint"] for e in baseline_mod.read(opts.baseline)}
+    run = _Run(opts, rules, result, _run_context(opts, console, result.notes))
     with progress.bar(console) as bar:
-        task = bar.add_task("linting", total=len(files))
-        context["progress"] = bar if progress.enabled(console) else None
-        for path in files:
-            relpath, root = display_path(path)
-            shown = result.shown[relpath] = cwd_relative(path)
-            bar.update(task, description=f"linting {shown}")
-            try:
-                cfg = config_mod.load_for(path, rules, opts.config)
-                fail_levels.append(cfg.fail_on)
-                settings = config_mod.settings_for(cfg, rules, relpath, path, opts.select, opts.ignore,
-                                                   opts.extend_select)
-                ds = load(path, relpath)
-                file_context = {**context, "source": path}
-                base = None
-                if opts.diff_base:
-                    base = _base(path, relpath, root, opts.diff_base, settings, context)
-                if fixing:
-                    from labellint.fix import runner
-
-                    exclude = accepted | (base[0] if base else set())
-                    ds, findings, skipped, record = runner.fix_dataset(ds, settings, file_context,
-                                                                       opts.unsafe_fixes, exclude)
-                    if record.changed and not opts.diff:
-                        atomic_write(path, record.fixed)
-                    result.fixes.append(record)  # after the write: a failed one is not reported as fixed
-                else:
-                    findings, skipped = engine.lint(ds, settings, file_context)
-                if engine.wants_many(settings):
-                    many.append((ds, settings))
-                for code in skipped:
-                    needs = tuple(n for n in rules[code].requires if not context.get(n))
-                    result.skipped_needs[code] = needs
-                    result.skipped_rules[code] = skip_reason(needs)
-                if opts.diff_base:
-                    before, base_ds = base if base else (set(), None)
-                    new = [f for f in findings if f.fingerprint not in before or f.rule_failed]
-                    result.hidden += len(findings) - len(new)
-                    findings = new
-                    if base_ds is not None and engine.wants_many(settings):
-                        many_base.append((base_ds, settings))
-                for r in settings.rules:
-                    enabled[r.code] = r
-                result.findings.extend(findings)
-                ranked_lists += bool(findings)
-                result.sources[relpath] = path
-                if opts.keep_datasets:
-                    result.datasets[relpath] = ds
-                result.files.append(FileOutcome(relpath, "linted", counts={
-                    "images": len(ds.images), "annotations": len(ds.annotations),
-                    "categories": len(ds.categories)}))
-            except NotCoco:
-                result.files.append(FileOutcome(relpath, "skipped", "not a COCO file (no 'images' or 'annotations')"))
-            except LabellintError as exc:
-                if exc.path is None:
-                    exc.path = relpath
-                if exc.one_line() not in result.errors:  # a broken config is one error, not one per file
-                    result.errors.append(exc.one_line())
-                    result.error_lines.append(line_for_people(exc, result.shown))
-                result.files.append(FileOutcome(relpath, "error", exc.one_line()))
+        task = bar.add_task("linting", total=len(inputs.files))
+        run.context.progress = bar if progress.enabled(console) else None
+        for path in inputs.files:
+            bar.update(task, description=f"linting {cwd_relative(path)}")
+            run.lint_file(path)
             bar.advance(task)
-        if len(many) > 1:
-            cross = engine.lint_many(many, context)
-            if opts.diff_base:  # cross-file findings too: only those new since the ref
-                before = {f.fingerprint for f in engine.lint_many(many_base, context)} if len(many_base) > 1 else set()
-                new = [f for f in cross if f.fingerprint not in before or f.rule_failed]
-                result.hidden += len(cross) - len(new)
-                cross = new
-            result.findings.extend(cross)
-            ranked_lists += bool(cross)
+        run.cross_file()
     for ident, f in found_inputs.items():
         relpath = display_path(f)[0]
         if any(o.path == relpath and o.status != "skipped" for o in result.files):
             raise _refuse_output(outputs[ident], f"the dataset {cwd_relative(f)}, one of the files linted")
-    result.rules = [enabled[c] for c in sorted(enabled)]
+    result.rules = [run.enabled[c] for c in sorted(run.enabled)]
     # several configs: the strictest fail-on of the linted files wins
-    result.fail_on = opts.fail_on or min(fail_levels, default=Severity.ERROR)
+    result.fail_on = opts.fail_on or min(run.fail_levels, default=Severity.ERROR)
     if opts.baseline is not None:
-        entries = baseline_mod.read(opts.baseline)
-        linted = {f.path for f in result.files if f.status == "linted"}
-        kept, stale = baseline_mod.apply(result.findings, entries, linted)
-        result.hidden += len(result.findings) - len(kept)
-        result.findings, result.stale = kept, stale
-        if stale:
-            result.notes.append(f"{len(stale)} baseline entr{'y is' if len(stale) == 1 else 'ies are'} stale "
-                                f"(fixed or gone): run `labellint baseline create` to prune {opts.baseline}")
-    if ranked_lists > 1:
-        result.findings = rank(result.findings)
+        _apply_baseline(result, opts.baseline)
+    result.findings = rank(result.findings)
     return result
+
+
+def _discovered(paths: list) -> Inputs:
+    inputs = discover(paths)
+    if not inputs.files:  # a renamed or emptied folder must not pass as "0 files linted"
+        shown = ", ".join(map(str, paths[:3])) + (", ..." if len(paths) > 3 else "")
+        extra = f" ({len(inputs.skipped)} skipped: not regular files or links out of the folder)" if inputs.skipped else ""
+        raise LabellintError(f"no JSON files found in {shown}{extra}")
+    return inputs
+
+
+def _outputs_over_inputs(inputs: Inputs, opts: Options) -> tuple[dict, dict]:
+    """A report written over an input: the same file (a link or a hard link included) is refused
+    before anything is read; a file found in a folder counts once it proves to be a dataset (a
+    previous report or baseline found there may be replaced). (outputs, found inputs) by identity."""
+    outputs = {ident: out for out in opts.outputs if (ident := _identity(out)) is not None}
+    if not outputs:
+        return outputs, {}
+    for given in [*inputs.given, opts.predictions, opts.baseline, opts.config]:
+        ident = _identity(given) if given is not None else None
+        if ident in outputs:
+            raise _refuse_output(outputs[ident], f"the input {cwd_relative(given)}")
+    return outputs, {ident: f for f in inputs.files if f not in inputs.given and (ident := _identity(f)) in outputs}
+
+
+def _run_context(opts: Options, console: Console, notes: list) -> RunContext:
+    context = RunContext(images=opts.images, backbone=opts.backbone or os.environ.get("LABELLINT_BACKBONE") or None,
+                         device=opts.device, batch_size=opts.batch_size, no_cache=opts.no_cache, console=console,
+                         notes=notes)
+    if opts.predictions is not None:  # read once per run, for the "predictions" pass
+        from labellint.gate import predictions as predictions_mod
+
+        context.predictions = predictions_mod.load_cached(opts.predictions)
+    return context
+
+
+def _apply_baseline(result: Result, path: Path) -> None:
+    entries = baseline_mod.read(path)
+    linted = {f.path for f in result.files if f.status == "linted"}
+    kept, stale = baseline_mod.apply(result.findings, entries, linted)
+    result.hidden += len(result.findings) - len(kept)
+    result.findings, result.stale = kept, stale
+    if stale:
+        result.notes.append(f"{len(stale)} baseline entr{'y is' if len(stale) == 1 else 'ies are'} stale "
+                            f"(fixed or gone): run `labellint baseline create` to prune {path}")
+
+
+class _Run:
+    """What one check run keeps between its files."""
+
+    def __init__(self, opts: Options, rules: dict, result: Result, context: RunContext):
+        self.opts, self.rules, self.result, self.context = opts, rules, result, context
+        self.many: list = []  # (dataset, settings) kept for rules that look across files
+        self.many_base: list = []  # the same at the --diff-base ref
+        self.enabled: dict[str, object] = {}
+        self.fail_levels: list = []
+        self.fixing = opts.fix or opts.diff
+        # fingerprints the baseline accepts: never fixed
+        self.accepted = ({e["fingerprint"] for e in baseline_mod.read(opts.baseline)}
+                         if self.fixing and opts.baseline is not None else set())
+
+    def lint_file(self, path: Path) -> None:
+        """One file: its findings, or why it was skipped, or its one error."""
+        result = self.result
+        relpath, root = display_path(path)
+        result.shown[relpath] = cwd_relative(path)
+        try:
+            self._lint(path, relpath, root)
+        except NotCoco:
+            result.files.append(FileOutcome(relpath, "skipped", "not a COCO file (no 'images' or 'annotations')"))
+        except LabellintError as exc:
+            if exc.path is None:
+                exc.path = relpath
+            if exc.one_line() not in result.errors:  # a broken config is one error, not one per file
+                result.errors.append(exc.one_line())
+                result.error_lines.append(line_for_people(exc, result.shown))
+            result.files.append(FileOutcome(relpath, "error", exc.one_line()))
+
+    def _lint(self, path: Path, relpath: str, root) -> None:
+        opts, result = self.opts, self.result
+        cfg = config_mod.load_for(path, self.rules, opts.config)
+        self.fail_levels.append(cfg.fail_on)
+        settings = config_mod.settings_for(cfg, self.rules, relpath, path, opts.select, opts.ignore,
+                                           opts.extend_select)
+        ds = load(path, relpath)
+        context = self.context.for_file(path)
+        base = _base(path, relpath, root, opts.diff_base, settings, self.context) if opts.diff_base else None
+        if self.fixing:
+            from labellint.fix import runner
+
+            exclude = self.accepted | (base[0] if base else set())
+            ds, findings, skipped, record = runner.fix_dataset(ds, settings, context, opts.unsafe_fixes, exclude)
+            if record.changed and not opts.diff:
+                atomic_write(path, record.fixed)
+            result.fixes.append(record)  # after the write: a failed one is not reported as fixed
+        else:
+            findings, skipped = engine.lint_file(ds, settings, context)
+        if engine.wants_many(settings):
+            self.many.append((ds, settings))
+        for code in skipped:
+            needs = tuple(n for n in self.rules[code].requires if not self.context.has(n))
+            result.skipped_needs[code] = needs
+            result.skipped_rules[code] = skip_reason(needs)
+        if opts.diff_base:
+            before, base_ds = base if base else (set(), None)
+            findings = self._new_since_base(findings, before)
+            if base_ds is not None and engine.wants_many(settings):
+                self.many_base.append((base_ds, settings))
+        for r in settings.rules:
+            self.enabled[r.code] = r
+        result.findings.extend(findings)
+        result.sources[relpath] = path
+        if opts.keep_datasets:
+            result.datasets[relpath] = ds
+        result.files.append(FileOutcome(relpath, "linted", counts={
+            "images": len(ds.images), "annotations": len(ds.annotations), "categories": len(ds.categories)}))
+
+    def _new_since_base(self, findings: list, before: set) -> list:
+        """The findings whose fingerprints the base did not have (a rule that failed always counts)."""
+        new = [f for f in findings if f.fingerprint not in before or f.rule_failed]
+        self.result.hidden += len(findings) - len(new)
+        return new
+
+    def cross_file(self) -> None:
+        """The rules that look across the files linted together (only what is new since the base)."""
+        if len(self.many) < 2:
+            return
+        cross = engine.lint_many(self.many, self.context)
+        if self.opts.diff_base:
+            before = ({f.fingerprint for f in engine.lint_many(self.many_base, self.context)}
+                      if len(self.many_base) > 1 else set())
+            cross = self._new_since_base(cross, before)
+        self.result.findings.extend(cross)
 
 
 def _base(path, relpath, root, ref, settings, context) -> tuple[set[str], object] | None:
@@ -340,5 +374,5 @@ def _base(path, relpath, root, ref, settings, context) -> tuple[set[str], object
         base_ds = load_bytes(old, relpath)
     except (NotCoco, InputError):
         return None
-    base_findings, _ = engine.lint(base_ds, settings, {**context, "source": path})
+    base_findings, _ = engine.lint_file(base_ds, settings, context.for_file(path))
     return {f.fingerprint for f in base_findings}, base_ds

@@ -41,13 +41,9 @@ REQUIRES = ("images",)
 EXAMPLE_IMAGES = {"a.jpg": "64x48"}
 
 
-def prepare(ds, options):
-    images.prepare(ds, options)
-
-
-def check(ds, options):
+def check(ds, options, context):
     annotated = set(ds.ann_image_row[ds.ann_image_row >= 0].tolist())
-    for row, info in enumerate(images.scan(ds, options)):
+    for row, info in enumerate(context.result("images")):
         if info.status == images.MISSING:
             boxes = " (it has annotations)" if row in annotated else ""
             why = f": {info.message}" if info.message else ""

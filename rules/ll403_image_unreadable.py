@@ -42,11 +42,7 @@ REQUIRES = ("images",)
 EXAMPLE_IMAGES = {"a.jpg": "64x48", "cut.jpg": "a.jpg cut at 60%"}
 
 
-def prepare(ds, options):
-    images.prepare(ds, options)
-
-
-def check(ds, options):
-    for row, info in enumerate(images.scan(ds, options)):
+def check(ds, options, context):
+    for row, info in enumerate(context.result("images")):
         if info.status == images.UNREADABLE:
             yield Problem(f"image '{ds.images.file_name[row]}' {info.message}", image=row)

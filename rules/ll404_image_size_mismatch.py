@@ -42,12 +42,8 @@ REQUIRES = ("images",)
 EXAMPLE_IMAGES = {"a.jpg": "64x48"}
 
 
-def prepare(ds, options):
-    images.prepare(ds, options)
-
-
-def check(ds, options):
-    for row, info in enumerate(images.scan(ds, options)):
+def check(ds, options, context):
+    for row, info in enumerate(context.result("images")):
         if info.width is None or info.status not in (images.OK, images.UNREADABLE):
             continue
         w, h = ds.images.width[row], ds.images.height[row]

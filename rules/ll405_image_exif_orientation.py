@@ -45,12 +45,8 @@ _WHAT = {2: "mirrored", 3: "rotated 180°", 4: "flipped upside down", 5: "transp
          6: "rotated 90° clockwise", 7: "transversed", 8: "rotated 90° counter-clockwise"}
 
 
-def prepare(ds, options):
-    images.prepare(ds, options)
-
-
-def check(ds, options):
-    for row, info in enumerate(images.scan(ds, options)):
+def check(ds, options, context):
+    for row, info in enumerate(context.result("images")):
         if info.width is None or info.orientation == 1 or info.orientation not in _WHAT:
             continue
         shown = "x".join(map(str, info.displayed_size()))

@@ -46,12 +46,12 @@ REQUIRES = ("images",)
 EXAMPLE_IMAGES = {"bomb.png": "40000x40000 bomb", "a.jpg": "64x48"}
 
 
-def prepare(ds, options):
-    images.prepare(ds, options, max_pixels=options["max_pixels"], max_bytes=options["max_bytes"])
+def prepare(ds, options, context):
+    # the pass refuses images over these limits before decoding them; this rule reports them
+    images.prepare(ds, context, max_pixels=options["max_pixels"], max_bytes=options["max_bytes"])
 
 
-def check(ds, options):
-    images.prepare(ds, options, max_pixels=options["max_pixels"], max_bytes=options["max_bytes"])
-    for row, info in enumerate(images.scan(ds, options)):
+def check(ds, options, context):
+    for row, info in enumerate(context.result("images")):
         if info.status == images.TOO_LARGE:
             yield Problem(f"image '{ds.images.file_name[row]}' not decoded: {info.message}", image=row)

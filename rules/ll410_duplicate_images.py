@@ -52,10 +52,6 @@ REQUIRES = ("images",)
 EXAMPLE_IMAGES = {"a.jpg": "64x48", "copy_of_a.jpg": ("copy of a.jpg", "a.jpg as PNG"), "b.jpg": "64x48"}
 
 
-def prepare(ds, options):
-    images.prepare(ds, options)
-
-
 def duplicate_pairs(infos, max_distance):
     """(earlier row, later row, distance or 0 for identical bytes, identical?) pairs."""
     rows = [i for i, info in enumerate(infos) if info.digest is not None]
@@ -79,8 +75,8 @@ def duplicate_pairs(infos, max_distance):
     return pairs
 
 
-def check(ds, options):
-    infos = images.scan(ds, options)
+def check(ds, options, context):
+    infos = context.result("images")
     for later, (first, dist, same_bytes) in sorted(duplicate_pairs(infos, options["max_distance"]).items()):
         how = "identical bytes" if same_bytes else f"perceptual hash {dist} of 64 bits apart"
         yield Problem(f"image '{ds.images.file_name[later]}' duplicates /images/{first} "

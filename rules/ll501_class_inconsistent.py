@@ -78,24 +78,24 @@ OPTIONS = {"k": 10, "exclude_same_image": False, "min_class_support": 10, "conte
            "fix_min_score": 0.5}
 OPTION_RANGES = {"k": (1, 1000), "min_class_support": (1, 2**62), "context": (0, 10), "fix_min_score": (0, 1)}
 FIX = "unsafe"
-REQUIRES = ("images", "backbone")
+REQUIRES = ("embeddings",)
 EXAMPLE_OPTIONS = {"k": 3, "min_class_support": 3}
 #: the examples' picture (built by tests/rule_examples.py, which reads the boxes from the good example)
 EXAMPLE_IMAGES = {"board.png": "360x60 board: pawn yellow disc, knight blue square"}
 
 
-def prepare(ds, options):
+def prepare(ds, options, context):
     from labellint import embed  # onnxruntime and hnswlib load only when the rule runs
 
-    embed.request(ds, options)
+    embed.request(ds, float(options["context"]), context)  # crops with this much context, cut in the pass
 
 
-def check(ds, options):
+def check(ds, options, context):
     from labellint import embed
     from labellint.embed import consistency, knn
 
     k = int(options["k"])
-    _, rows, _, vectors = embed.embeddings(ds, options)
+    _, rows, _, vectors = embed.embeddings(ds, float(options["context"]), context)
     classes = ds.ann_category_row[rows] if len(rows) else np.zeros(0, np.int64)
     n_classes = len(ds.categories)
     support = np.bincount(classes[classes >= 0], minlength=n_classes)
@@ -108,8 +108,8 @@ def check(ds, options):
     if len(rows) < 3 or (support >= min_support).sum() < 2:
         return
     groups = ds.ann_image_row[rows] if options["exclude_same_image"] else None
-    with progress.Phases(options.get("_progress"), "neighbours") as phases:
-        nb = knn.neighbours(vectors, k, groups, device=str(options.get("_device", "auto")), progress=phases)
+    with progress.Phases(context.progress, "neighbours") as phases:
+        nb = knn.neighbours(vectors, k, groups, device=str(context.device or "auto"), progress=phases)
     verdict = consistency.judge(nb.index, nb.similarity, classes, n_classes, min_support=min_support)
     for i in np.flatnonzero(verdict.flagged).tolist():
         given, sugg = int(verdict.given[i]), int(verdict.suggested[i])

@@ -56,8 +56,8 @@ FIX = "none"
 REQUIRES = ("predictions",)
 
 
-def check(ds, options):
-    prepared = objectlab.prepare(ds, options["_predictions"], float(options["alpha"]))
+def check(ds, options, context):
+    prepared = objectlab.model_scores(ds, options, context)
     scale = float(options["threshold_scale"])
     for image_row, pred, score in objectlab.overlooked(prepared, float(options["min_confidence"])):
         cls = int(prepared.pred_cls[pred])

@@ -59,8 +59,8 @@ FIX = "unsafe"
 REQUIRES = ("predictions",)
 
 
-def check(ds, options):
-    prepared = objectlab.prepare(ds, options["_predictions"], float(options["alpha"]))
+def check(ds, options, context):
+    prepared = objectlab.model_scores(ds, options, context)
     scale = float(options["threshold_scale"])
     for ann, pred, score in objectlab.badly_located(prepared, float(options["min_confidence"]), one_to_one=True,
                                                     min_iou=float(options["min_iou"])):
@@ -68,8 +68,7 @@ def check(ds, options):
         if score > objectlab.threshold(prepared, cls, scale):
             continue
         name = ds.category_name(cls)
-        iou = objectlab.iou_matrix(objectlab._xyxy(ds.annotations.bbox[ann:ann + 1]),
-                                   objectlab._xyxy(prepared.pred_box[pred:pred + 1]))[0, 0]
+        iou = objectlab.box_iou(ds.annotations.bbox[ann], prepared.pred_box[pred])
         yield Problem(
             f"the model places this '{name}' at {objectlab.box_text(prepared.pred_box[pred])} (confidence "
             f"{prepared.pred_score[pred]:.2f}, IoU {iou:.2f} with the label {objectlab.box_text(ds.annotations.bbox[ann])};"

@@ -57,8 +57,8 @@ FIX = "unsafe"
 REQUIRES = ("predictions",)
 
 
-def check(ds, options):
-    prepared = objectlab.prepare(ds, options["_predictions"], float(options["alpha"]))
+def check(ds, options, context):
+    prepared = objectlab.model_scores(ds, options, context)
     scale = float(options["threshold_scale"])
     for ann, pred, score in objectlab.swapped(prepared, float(options["min_confidence"]),
                                               bool(options["overlapping_label_check"]), one_to_one=True):

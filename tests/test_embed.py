@@ -240,7 +240,8 @@ def test_small_classes_are_reported_as_info_and_rule_skipped_without_backbone(mo
 
 def test_cache_hit_miss_corrupt_and_edited_boxes(model, tmp_path, monkeypatch):
     from labellint import embed
-    from labellint.embed import cache as cache_mod
+    from labellint import cache as cache_mod
+    from labellint.context import RunContext
 
     monkeypatch.setenv("LABELLINT_CACHE_DIR", str(tmp_path / "cache"))
     doc = shapes_dataset(tmp_path / "img", n_images=8, swapped=())
@@ -249,8 +250,8 @@ def test_cache_hit_miss_corrupt_and_edited_boxes(model, tmp_path, monkeypatch):
     def embed_once(d, **extra):
         path.write_text(json.dumps(d))
         ds = load(path, "shapes.json")
-        opts = {"context": 0.1, "_images": tmp_path / "img", "_backbone": str(model), **extra}
-        emb, rows, ids, vectors = embed.embeddings(ds, opts)
+        context = RunContext(images=tmp_path / "img", backbone=str(model), **extra)
+        emb, rows, ids, vectors = embed.embeddings(ds, 0.1, context)
         return emb, dict(zip(ids.tolist(), vectors))
 
     cold, v1 = embed_once(doc)
@@ -275,7 +276,7 @@ def test_cache_hit_miss_corrupt_and_edited_boxes(model, tmp_path, monkeypatch):
     assert all(np.array_equal(v1[k], v4[k]) for k in v1 if k != 1005)
     # --no-cache neither reads nor writes
     shutil.rmtree(tmp_path / "cache")
-    nocache, _ = embed_once(doc, _no_cache=True)
+    nocache, _ = embed_once(doc, no_cache=True)
     assert nocache.embedded == 16 and not (tmp_path / "cache").exists()
     assert cache_mod.box_key([1, 2, 3, 4]) != cache_mod.box_key([1, 2, 3, 5])
 
@@ -287,7 +288,7 @@ def test_one_decode_per_image_for_image_and_embedding_rules(model, tmp_path, mon
     path.write_text(json.dumps(doc))
     calls = []
     real = images.decode
-    monkeypatch.setattr(images, "decode", lambda data, limit: (calls.append(1), real(data, limit))[1])
+    monkeypatch.setattr(images.scanning, "decode", lambda data, limit: (calls.append(1), real(data, limit))[1])
     codes = [r.code for r in registry.all_rules() if r.code.startswith(("LL4", "LL5"))]
     ds = load(path, "shapes.json")
     found, skipped = lint(ds, settings_for(*codes), {"images": tmp_path / "img", "backbone": str(model)})

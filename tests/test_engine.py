@@ -154,3 +154,74 @@ def test_configured_severity_wins_over_a_rules_own_grading():
     assert [f.severity for f in engine.lint(ds, default)[0]] == [Severity.WARNING]
     configured = config.FileSettings([rule], {"XX901": {}}, {"XX901": Severity.INFO})
     assert [f.severity for f in engine.lint(ds, configured)[0]] == [Severity.INFO]
+
+
+# -- the run context and the passes ---------------------------------------------------------------
+
+def _settings(*rules):
+    return config.FileSettings(list(rules), {r.code: dict(r.options) for r in rules},
+                               {r.code: r.severity for r in rules})
+
+
+def test_rules_get_their_documented_options_and_the_run_context_apart(monkeypatch):
+    """options hold the rule's own options only; the run's inputs come as the third argument, and
+    a rule written with check(ds, options) still runs."""
+    from labellint.context import RunContext
+    from labellint.findings import Problem
+
+    seen = {}
+
+    def three(ds, options, context):
+        seen["three"] = (dict(options), context)
+        yield Problem("x", annotation=0)
+
+    def two(ds, options):
+        seen["two"] = dict(options)
+        return iter(())
+
+    a = registry.Rule("XX910", "three", Severity.WARNING, {"k": 3}, "none", "Three.", three)
+    b = registry.Rule("XX911", "two", Severity.WARNING, {"m": 1.5}, "none", "Two.", two)
+    ds = load_bytes(json.dumps(coco()).encode(), "x.json")
+    found, skipped = engine.lint(ds, _settings(a, b), RunContext(device="cpu", source=Path("x.json")))
+    assert skipped == [] and [f.code for f in found] == ["XX910"]
+    options, context = seen["three"]
+    assert options == {"k": 3} and seen["two"] == {"m": 1.5}
+    assert isinstance(context, RunContext) and context.device == "cpu" and context.source == Path("x.json")
+
+
+def test_a_pass_runs_once_for_every_rule_that_needs_it_and_its_failure_is_each_rules_finding(monkeypatch):
+    from labellint import passes
+    from labellint.findings import Problem
+
+    runs = []
+
+    def run(ds, context):
+        runs.append(1)
+        return ["result"]
+
+    monkeypatch.setitem(passes.PASSES, "toy", passes.Pass("toy", (), (), lambda ds, c: None, run))
+
+    def reader(ds, options, context):
+        yield Problem(f"got {context.result('toy')}", annotation=0)
+
+    rules = [registry.Rule(f"XX92{i}", f"r{i}", Severity.WARNING, {}, "none", "R.", reader, passes=("toy",))
+             for i in range(3)]
+    ds = load_bytes(json.dumps(coco()).encode(), "x.json")
+    found, _ = engine.lint(ds, _settings(*rules))
+    assert runs == [1] and [f.message for f in found] == ["got ['result']"] * 3
+
+    def broken(ds, context):
+        raise OSError("disk gone")
+
+    monkeypatch.setitem(passes.PASSES, "toy", passes.Pass("toy", (), (), lambda ds, c: None, broken))
+    ds = load_bytes(json.dumps(coco()).encode(), "x.json")
+    found, _ = engine.lint(ds, _settings(*rules))
+    assert sorted(f.code for f in found) == ["XX920", "XX921", "XX922"]
+    assert all(f.rule_failed and "OSError: disk gone" in f.message for f in found)
+
+
+def test_requires_names_passes_and_the_inputs_behind_them():
+    by = registry.by_code()
+    assert by["LL501"].passes == ("images", "embeddings") and by["LL501"].requires == ("images", "backbone")
+    assert by["LL403"].passes == ("images",) and by["LL403"].requires == ("images",)
+    assert by["LL601"].passes == ("predictions",) and by["LL105"].passes == ()

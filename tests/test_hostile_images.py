@@ -30,7 +30,8 @@ from labellint import images, limits, progress, registry
 from labellint.cli import cli
 from labellint.coco import load
 from labellint.config import FileSettings
-from labellint.embed import cache as cache_mod
+from labellint import cache as cache_mod
+from labellint.context import RunContext
 from labellint.embed import crops
 from labellint.engine import lint
 from labellint.run import Options, check
@@ -170,8 +171,8 @@ def test_an_absurd_box_is_skipped_by_ll501_not_the_end_of_the_file(tmp_path):
     assert skipped == [] and all(f.code == "LL501" for f in found)
     from labellint import embed
 
-    emb = embed.request(ds, {"_images": root, "_backbone": str(tmp_path / "colour.onnx"), "_device": "cpu",
-                             "_no_cache": True, "context": 0.1})
+    emb = embed.request(ds, 0.1, RunContext(images=root, backbone=str(tmp_path / "colour.onnx"), device="cpu",
+                                            no_cache=True))
     assert sorted(emb.vectors) == [10 + i for i in range(6)]  # only the croppable boxes were embedded
 
 

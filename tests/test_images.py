@@ -248,7 +248,7 @@ def test_each_image_is_decoded_once_for_all_image_rules(tmp_path, root, monkeypa
     picture(root / "b.jpg", seed=2)
     calls = []
     real = images.decode
-    monkeypatch.setattr(images, "decode", lambda data, limit: (calls.append(1), real(data, limit))[1])
+    monkeypatch.setattr(images.scanning, "decode", lambda data, limit: (calls.append(1), real(data, limit))[1])
     path = tmp_path / "ann.json"
     path.write_text(json.dumps(doc_for(["a.jpg", "b.jpg"])))
     rules = [r for r in registry.all_rules() if r.code.startswith("LL4")]
@@ -268,7 +268,7 @@ def test_scan_cache_spares_the_decode_on_a_second_run(tmp_path, root, monkeypatc
     assert (tmp_path / "cache" / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
     calls = []
     real = images.decode
-    monkeypatch.setattr(images, "decode", lambda data, limit: (calls.append(1), real(data, limit))[1])
+    monkeypatch.setattr(images.scanning, "decode", lambda data, limit: (calls.append(1), real(data, limit))[1])
     second = json.loads(CliRunner().invoke(cli, args).stdout)["findings"]
     assert calls == [] and [f["message"] for f in first] == [f["message"] for f in second]
     # a corrupt scan record is a miss, not a crash

@@ -12,7 +12,7 @@ import numpy as np
 from labellint import images
 from labellint.coco import MISSING_ID
 from labellint.embed import crops
-from labellint.embed.cache import box_key
+from labellint.cache import box_key
 
 
 def embeddable(ds) -> np.ndarray:

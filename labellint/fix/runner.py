@@ -69,11 +69,12 @@ def allowed(f: Finding, unsafe: bool) -> bool:
     return f.fix is not None and (f.fix.safety == "safe" or unsafe)
 
 
-def fix_dataset(ds, settings, context: dict, unsafe: bool, exclude: set[str] = frozenset()):
+def fix_dataset(ds, settings, context, unsafe: bool, exclude: set[str] = frozenset()):
     """(final Dataset, its findings, skipped rule codes, FileFix). ``exclude``: fingerprints not to
     fix (hidden by a baseline or present at the diff base)."""
     ds.check_editable()  # a key twice: an edit could land in the copy readers ignore
-    bom = leading_bom(context.get("source"))
+    context = engine.as_context(context)
+    bom = leading_bom(context.source)
     original = bom + bytes(ds.data)
     record = FileFix(ds.path, original, original)
     done: set[str] = set(exclude)

@@ -69,8 +69,17 @@ class Prepared:
     pred_cls: np.ndarray  # category row of every prediction, -1 where unknown
 
 
-def _xyxy(b: np.ndarray) -> np.ndarray:
+def xyxy(b: np.ndarray) -> np.ndarray:
+    """[x, y, w, h] boxes (n, 4) as corners [x1, y1, x2, y2]."""
     return np.stack([b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]], axis=1)
+
+
+_xyxy = xyxy
+
+
+def box_iou(a, b) -> float:
+    """IoU of two [x, y, w, h] boxes."""
+    return float(iou_matrix(xyxy(np.asarray(a, float).reshape(1, 4)), xyxy(np.asarray(b, float).reshape(1, 4)))[0, 0])
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -160,6 +169,12 @@ def _similarity_blocks(a: np.ndarray, b: np.ndarray, alpha: float) -> tuple[np.n
     for start in range(0, len(a), step):
         iou[start:start + step], sim[start:start + step] = similarity(a[start:start + step], b, alpha)
     return iou, sim
+
+
+def model_scores(ds, options: dict, context) -> Prepared:
+    """What the LL6xx rules share, for this file: the run's predictions (the "predictions" pass)
+    scored against its labels with the rule's ``alpha``; computed once per file and alpha."""
+    return prepare(ds, context.result("predictions"), float(options["alpha"]))
 
 
 def prepare(ds, predictions, alpha: float) -> Prepared:

@@ -7,7 +7,7 @@ the recipe (``TrainConfig.recipe_hash``: everything that changes the model), the
 the torch and torchvision versions. So CI, whose baseline file did not change, trains only the
 candidate. CACHE is the user's cache folder (``~/.cache/labellint`` on Linux, or
 ``$LABELLINT_CACHE_DIR``) unless ``--cache-dir`` names another; as for the lint cache
-(:mod:`labellint.embed.cache`), one inside the images or an annotation file's repository (a pull
+(:mod:`labellint.cache`), one inside the images or an annotation file's repository (a pull
 request could commit a run there with any metrics it likes), a symlink or another user's folder
 is refused. The images are not hashed (reading every picture would cost more than it saves):
 clear the cache when pictures change under the same annotations.
@@ -76,7 +76,7 @@ def cached_or_train(annotations: Path, val: Path, images: Path, config: TrainCon
 def trusted_cache(cache_dir: Path | None, images: Path, data: list[Path]) -> Path:
     """The cache folder for runs: ``cache_dir`` or the default, refused (an error) where its runs
     could have come with the data."""
-    from labellint.embed import cache as cache_mod
+    from labellint import cache as cache_mod
 
     root = Path(cache_dir) if cache_dir is not None else cache_mod.default_dir()
     trees = [Path(images), *(r for p in data if (r := repo_root(Path(os.path.abspath(p)).parent)) is not None)]

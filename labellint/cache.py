@@ -202,9 +202,9 @@ class Cache:
     def _scan_path(self, digest: str) -> Path:
         return self.root / "scan" / digest[:2] / f"{digest}.json"
 
-    def get_scan(self, digest: str):
-        from labellint.images import info_from_json
-
+    def get_scan(self, digest: str, decode: Callable[[str], object | None]):
+        """The scan record of the image with this digest, read by ``decode`` (the image pass's
+        reader: None for a record it does not accept, which then counts as corrupt), or None."""
         if not DIGEST.fullmatch(str(digest)):
             return None
         path = self._scan_path(digest)
@@ -212,18 +212,16 @@ class Cache:
         if raw is None:
             return None
         try:
-            info = info_from_json(raw.decode("utf-8"))
+            record = decode(raw.decode("utf-8"))
         except UnicodeDecodeError:
-            info = None
-        if info is None:
+            record = None
+        if record is None:
             self._corrupt(path, "not a scan record of this version")
-        return info
+        return record
 
-    def put_scan(self, digest: str, info) -> None:
-        from labellint.images import info_to_json
-
+    def put_scan(self, digest: str, text: str) -> None:
         if DIGEST.fullmatch(str(digest)):
-            self._write(self._scan_path(digest), info_to_json(info).encode())
+            self._write(self._scan_path(digest), text.encode())
 
     # -- embeddings ---------------------------------------------------------------------------
     def embed_path(self, space: str, digest: str, variant: str) -> Path:

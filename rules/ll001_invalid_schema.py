@@ -35,8 +35,8 @@ None: the right value cannot be guessed (is `"12"` the id 12 or a typo?). Edit t
 
 import numpy as np
 
-from labellint.coco import idvalues
 from labellint.findings import Problem, entity_problem
+from labellint.toolkit import idvalues
 
 CODE = "LL001"
 NAME = "invalid-schema"

@@ -33,7 +33,7 @@ cannot be known from the file.
 """
 
 from labellint.findings import Fix, entity_problem, set_field
-from labellint.rules._ids import annotation_repeats, fresh_annotation_ids, repeated_rows
+from labellint.toolkit import annotation_repeats, fresh_annotation_ids, repeated_rows
 
 CODE = "LL010"
 NAME = "duplicate-id"

@@ -30,8 +30,8 @@ written as a string (`"id": "5"`): the message names that image, whose id is wha
 
 import numpy as np
 
-from labellint.coco import MISSING_ID, idvalues
 from labellint.findings import Fix, Problem, delete
+from labellint.toolkit import MISSING_ID, idvalues
 
 CODE = "LL011"
 NAME = "unknown-image"

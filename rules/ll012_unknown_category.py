@@ -28,8 +28,8 @@ None automatically: relabel the box to an existing class, or add the missing cat
 
 import numpy as np
 
-from labellint.coco import MISSING_ID, idvalues
 from labellint.findings import Problem
+from labellint.toolkit import MISSING_ID, idvalues
 
 CODE = "LL012"
 NAME = "unknown-category"

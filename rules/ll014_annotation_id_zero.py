@@ -32,7 +32,7 @@ file refers to annotation ids.
 import numpy as np
 
 from labellint.findings import Fix, Problem, set_field
-from labellint.rules._ids import fresh_annotation_ids
+from labellint.toolkit import fresh_annotation_ids
 
 CODE = "LL014"
 NAME = "annotation-id-zero"

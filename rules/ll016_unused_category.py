@@ -33,7 +33,7 @@ the dataset may use it.
 
 import numpy as np
 
-from labellint.coco import MISSING_ID
+from labellint.toolkit import MISSING_ID
 
 from labellint.findings import Fix, Problem, delete
 

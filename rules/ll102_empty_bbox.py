@@ -32,7 +32,7 @@ None: delete the annotation or redraw the box.
 import numpy as np
 
 from labellint.findings import Problem
-from labellint.geometry import box_columns, finite_rows
+from labellint.toolkit import box_columns, finite_rows
 
 CODE = "LL102"
 NAME = "empty-bbox"

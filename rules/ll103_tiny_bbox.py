@@ -33,7 +33,7 @@ dataset really labels objects this small.
 import numpy as np
 
 from labellint.findings import Problem
-from labellint.geometry import box_columns
+from labellint.toolkit import box_columns
 
 CODE = "LL103"
 NAME = "tiny-bbox"

@@ -32,7 +32,7 @@ lines).
 import numpy as np
 
 from labellint.findings import Problem
-from labellint.geometry import box_columns
+from labellint.toolkit import box_columns
 
 CODE = "LL104"
 NAME = "extreme-aspect-ratio"

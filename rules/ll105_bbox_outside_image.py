@@ -36,7 +36,7 @@ less than half of itself inside points to a wrong image size or scale: its clip 
 import numpy as np
 
 from labellint.findings import Fix, Problem, set_field
-from labellint.geometry import box_columns
+from labellint.toolkit import box_columns, clip_safety
 
 CODE = "LL105"
 NAME = "bbox-outside-image"
@@ -44,7 +44,6 @@ SEVERITY = "error"
 OPTIONS = {"tolerance_px": 1.0}
 OPTION_RANGES = {"tolerance_px": (0, None)}
 FIX = "safe"
-KEEP_SAFE = 0.5  # the clip is safe when at least this share of the box is inside the image
 
 
 def check(ds, options):
@@ -93,9 +92,9 @@ def _clip(ds, row: int, width: float, height: float) -> Fix | None:
     if x1 <= x0 or y1 <= y0:
         return None
     edits = [set_field("annotations", row, "bbox", [x0, y0, x1 - x0, y1 - y0])]
-    from labellint.fix.values import area_is_box
+    from labellint.toolkit import area_is_box
 
     if area_is_box(float(ds.annotations.area[row]), bw, bh):
         edits.append(set_field("annotations", row, "area", (x1 - x0) * (y1 - y0)))
     kept = (x1 - x0) * (y1 - y0) / (bw * bh) if bw * bh > 0 else 0.0
-    return Fix("clip the box to the image", tuple(edits), "safe" if kept >= KEEP_SAFE else "unsafe")
+    return Fix("clip the box to the image", tuple(edits), clip_safety(kept))

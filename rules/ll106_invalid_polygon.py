@@ -34,8 +34,8 @@ None: the shape must be redrawn. Dropping a broken polygon from an annotation th
 is safe only if those cover the object.
 """
 
-from labellint import geometry
 from labellint.findings import Problem
+from labellint.toolkit import geometry
 
 CODE = "LL106"
 NAME = "invalid-polygon"

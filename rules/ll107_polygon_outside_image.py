@@ -37,8 +37,8 @@ than half of itself inside points to a wrong image size or scale: its clip is un
 
 import numpy as np
 
-from labellint import geometry
 from labellint.findings import Fix, Problem, set_field
+from labellint.toolkit import clip_safety, geometry
 
 CODE = "LL107"
 NAME = "polygon-outside-image"
@@ -46,7 +46,6 @@ SEVERITY = "error"
 OPTIONS = {"tolerance_px": 1.0}
 OPTION_RANGES = {"tolerance_px": (0, None)}
 FIX = "safe"
-KEEP_SAFE = 0.5  # the clip is safe when at least this share of the shape is inside the image
 
 
 def check(ds, options):
@@ -77,7 +76,7 @@ def _clip(ds, row: int, width: float, height: float) -> Fix | None:
     """The polygons replaced by their intersection with the image (Sutherland-Hodgman) and
     ``area`` by the clipped mask's (rasterised only when fixing). None when nothing is inside;
     unsafe when less than half of the shape is (a wrong image size or scale, not a slip)."""
-    from labellint.fix import values
+    from labellint.toolkit import values
 
     entry = values.entry(ds, "annotations", row)
     polygons = values.valid_polygons(entry.get("segmentation") if entry else None)
@@ -93,4 +92,4 @@ def _clip(ds, row: int, width: float, height: float) -> Fix | None:
         if area is not None and "area" in entry:
             out.append(set_field("annotations", row, "area", area))
         return tuple(out)
-    return Fix("clip the polygons to the image", edits, "safe" if kept >= KEEP_SAFE else "unsafe")
+    return Fix("clip the polygons to the image", edits, clip_safety(kept))

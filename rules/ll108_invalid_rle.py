@@ -35,8 +35,8 @@ None.
 None: re-export the mask at the image's resolution.
 """
 
-from labellint import geometry
 from labellint.findings import Problem
+from labellint.toolkit import geometry
 
 CODE = "LL108"
 NAME = "invalid-rle"

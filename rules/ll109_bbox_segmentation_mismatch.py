@@ -35,8 +35,8 @@ Unsafe: set the box to the segmentation's extent, if the segmentation is the one
 
 import numpy as np
 
-from labellint import geometry
 from labellint.findings import Fix, Problem, set_field
+from labellint.toolkit import geometry
 
 CODE = "LL109"
 NAME = "bbox-segmentation-mismatch"

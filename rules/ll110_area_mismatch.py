@@ -34,8 +34,8 @@ Safe: set `area` to the segmentation's area, rasterised at the image's size as p
 
 import numpy as np
 
-from labellint import geometry
 from labellint.findings import Fix, Problem, set_field
+from labellint.toolkit import geometry
 
 CODE = "LL110"
 NAME = "area-mismatch"
@@ -76,7 +76,7 @@ def _area_fix(ds, row: int, box_area: float | None):
     """Edits setting ``area``: ``w * h`` without a segmentation, else the mask's pixel count at the
     image's size, as pycocotools computes it (computed only when fixing)."""
     def edits():
-        from labellint.fix import values
+        from labellint.toolkit import values
 
         value = box_area if box_area is not None else values.segmentation_area(ds, row)
         return () if value is None else (set_field("annotations", row, "area", value),)

@@ -30,8 +30,8 @@ None: 0 or 1 depends on what the exporter meant.
 
 import numpy as np
 
-from labellint.coco import MISSING_ID
 from labellint.findings import Problem
+from labellint.toolkit import MISSING_ID
 
 CODE = "LL111"
 NAME = "invalid-iscrowd"

@@ -34,8 +34,8 @@ RLE if it really is a crowd.
 
 import numpy as np
 
-from labellint import geometry
 from labellint.findings import Fix, Problem, set_field
+from labellint.toolkit import geometry
 
 CODE = "LL112"
 NAME = "crowd-polygon"

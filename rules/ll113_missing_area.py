@@ -53,7 +53,7 @@ def check(ds, options):
 
 def _area(ds, row: int):
     def edits():
-        from labellint.fix import values
+        from labellint.toolkit import values
 
         found = values.entry(ds, "annotations", row)
         value = None

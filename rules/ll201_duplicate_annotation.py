@@ -39,8 +39,8 @@ as safe: it is the same label twice.
 
 import numpy as np
 
-from labellint import geometry, limits
 from labellint.findings import Fix, Problem, Severity, delete
+from labellint.toolkit import capped_images, class_label, geometry
 
 CODE = "LL201"
 NAME = "duplicate-annotation"
@@ -68,25 +68,15 @@ def check(ds, options):
         size, head = int(pile_size[pile[row]]), int(pile[row])
         piled = f"; one of {size} such boxes piled from annotation id {int(ann.id[head])} (/annotations/{head})"
         yield Problem(f"duplicate of annotation id {int(ann.id[other])} (/annotations/{other}): same class "
-                      f"{_category(ds, row)!r}, {overlap}{piled if size > 2 else ''}", annotation=row,
+                      f"{class_label(ds, row)!r}, {overlap}{piled if size > 2 else ''}", annotation=row,
                       score=float(iou[i]), fix=_drop(ds, row, other, identical))
     yield from capped_images(ds, pairs.capped, "duplicates")
-
-
-def capped_images(ds, image_rows, what: str):
-    """One warning per image whose overlap search stopped at its budget (shared with LL202)."""
-    per_box = limits.get("max_overlap_pairs_per_box")
-    counts = np.bincount(ds.ann_image_row[ds.ann_image_row >= 0], minlength=len(ds.images))
-    for row in image_rows.tolist():
-        yield Problem(f"{int(counts[row])} boxes overlap so much that the search for {what} on this image stopped "
-                      f"after {per_box} pairs per box (the limit LABELLINT_MAX_OVERLAP_PAIRS_PER_BOX): some may be "
-                      "missing", image=row, severity=Severity.WARNING, score=0.0, key="search-stopped")
 
 
 def _drop(ds, row: int, other: int, identical_box: bool) -> Fix:
     """Delete the later annotation: safe when it is the earlier one again (every field but the id
     equal), unsafe when only the boxes overlap."""
-    from labellint.fix import values
+    from labellint.toolkit import values
 
     exact = False
     if identical_box:
@@ -94,8 +84,3 @@ def _drop(ds, row: int, other: int, identical_box: bool) -> Fix:
         exact = a is not None and b is not None and {**a, "id": None} == {**b, "id": None}
     return Fix("delete the exact duplicate" if exact else "delete the later, overlapping annotation",
                (delete("annotations", row),), "safe" if exact else "unsafe")
-
-
-def _category(ds, row: int) -> str:
-    crow = int(ds.ann_category_row[row])
-    return ds.category_name(crow) if crow >= 0 else f"#{int(ds.annotations.category_id[row])}"

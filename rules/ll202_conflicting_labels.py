@@ -39,9 +39,8 @@ None: which class is right needs a look at the picture.
 
 import numpy as np
 
-from labellint import geometry
 from labellint.findings import Problem
-from labellint.rules.ll201_duplicate_annotation import capped_images
+from labellint.toolkit import capped_images, class_label, geometry
 
 CODE = "LL202"
 NAME = "conflicting-labels"
@@ -63,8 +62,8 @@ def check(ds, options):
     two = pile_size[pile[later]] == 2
     for i in np.flatnonzero(two)[np.lexsort((earlier[two], later[two]))].tolist():
         row, other = int(later[i]), int(earlier[i])
-        yield Problem(f"labelled {_category(ds, row)!r}, but overlaps annotation id {int(ann.id[other])} "
-                      f"labelled {_category(ds, other)!r} with IoU {iou[i]:.2f}: one object, two classes?",
+        yield Problem(f"labelled {class_label(ds, row)!r}, but overlaps annotation id {int(ann.id[other])} "
+                      f"labelled {class_label(ds, other)!r} with IoU {iou[i]:.2f}: one object, two classes?",
                       annotation=row, score=float(iou[i]), key=f"with:{int(ann.id[other])}")
     piled = np.unique(np.concatenate([earlier[~two], later[~two]]))
     if piled.size:
@@ -78,14 +77,9 @@ def check(ds, options):
         for row, head in zip(piled.tolist(), heads.tolist()):
             if row == head:
                 continue
-            yield Problem(f"labelled {_category(ds, row)!r}, one of {int(pile_size[head])} boxes on one spot "
+            yield Problem(f"labelled {class_label(ds, row)!r}, one of {int(pile_size[head])} boxes on one spot "
                           f"(IoU >= {min_iou:g} between them, up to {best[row]:.2f} for this one) labelled "
                           f"{classes[head]} ways, from annotation id {int(ann.id[head])} labelled "
-                          f"{_category(ds, head)!r}: one object, several classes?",
+                          f"{class_label(ds, head)!r}: one object, several classes?",
                           annotation=row, score=float(best[row]), key=f"with:{int(ann.id[head])}")
     yield from capped_images(ds, pairs.capped, "conflicting labels")
-
-
-def _category(ds, row: int) -> str:
-    crow = int(ds.ann_category_row[row])
-    return ds.category_name(crow) if crow >= 0 else f"#{int(ds.annotations.category_id[row])}"

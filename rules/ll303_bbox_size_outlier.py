@@ -49,8 +49,7 @@ None: look at the box; fix its class or its coordinates.
 import numpy as np
 
 from labellint.findings import Problem
-from labellint.geometry import box_columns
-from labellint.rules._stats import outlier_score, robust_z
+from labellint.toolkit import box_columns, class_outliers
 
 CODE = "LL303"
 NAME = "bbox-size-outlier"
@@ -70,10 +69,7 @@ def check(ds, options):
         _, _, w, h = box_columns(ds)
         side = np.sqrt(w * h)
         log_side = np.where(side > 0, np.log(side), np.nan)
-    z, median = robust_z(log_side, ds.ann_category_row, int(options["min_class_size"]))
-    with np.errstate(invalid="ignore"):
-        flagged = np.flatnonzero((np.abs(z) > threshold) & (np.abs(log_side - median) >= _MIN_FACTOR))
-    score = outlier_score(z[flagged], threshold)
+    flagged, z, median, score = class_outliers(log_side, ds, threshold, int(options["min_class_size"]), _MIN_FACTOR)
     for row, s in zip(flagged.tolist(), score.tolist()):
         factor = float(np.exp(log_side[row] - median[row]))
         relation = f"{factor:.3g}x larger" if factor > 1 else f"{1 / factor:.3g}x smaller"

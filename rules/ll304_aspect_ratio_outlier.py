@@ -47,8 +47,7 @@ None: look at the box; redraw it or fix its class.
 import numpy as np
 
 from labellint.findings import Problem
-from labellint.geometry import box_columns
-from labellint.rules._stats import outlier_score, robust_z
+from labellint.toolkit import box_columns, class_outliers
 
 CODE = "LL304"
 NAME = "aspect-ratio-outlier"
@@ -67,10 +66,7 @@ def check(ds, options):
     with np.errstate(invalid="ignore", divide="ignore"):
         _, _, w, h = box_columns(ds)
         log_ratio = np.where((w > 0) & (h > 0), np.log(w / h), np.nan)
-    z, median = robust_z(log_ratio, ds.ann_category_row, int(options["min_class_size"]))
-    with np.errstate(invalid="ignore"):
-        flagged = np.flatnonzero((np.abs(z) > threshold) & (np.abs(log_ratio - median) >= _MIN_FACTOR))
-    score = outlier_score(z[flagged], threshold)
+    flagged, z, median, score = class_outliers(log_ratio, ds, threshold, int(options["min_class_size"]), _MIN_FACTOR)
     for row, s in zip(flagged.tolist(), score.tolist()):
         w, h = bbox[row, 2], bbox[row, 3]
         shape = "wide" if log_ratio[row] > median[row] else "tall"

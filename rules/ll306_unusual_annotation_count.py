@@ -61,7 +61,7 @@ None: look at the image; complete its labels or remove duplicated ones.
 import numpy as np
 
 from labellint.findings import Problem
-from labellint.rules._stats import outlier_score, robust_z
+from labellint.toolkit import outlier_score, robust_z
 
 CODE = "LL306"
 NAME = "unusual-annotation-count"

@@ -29,8 +29,8 @@ None.
 None: move the file under the image root and make `file_name` relative to it.
 """
 
-from labellint import images
 from labellint.findings import Problem
+from labellint.toolkit import images
 
 CODE = "LL401"
 NAME = "image-path-unsafe"

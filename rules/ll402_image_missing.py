@@ -27,9 +27,9 @@ None.
 Unsafe: delete the image entry and its annotations, or restore the file.
 """
 
-from labellint import images
 from labellint.findings import Fix, Problem
-from labellint.fix.values import drop_image
+from labellint.toolkit import drop_image
+from labellint.toolkit import images
 
 CODE = "LL402"
 NAME = "image-missing"

@@ -29,8 +29,8 @@ None.
 None: fetch the file again from its source.
 """
 
-from labellint import images
 from labellint.findings import Problem
+from labellint.toolkit import images
 
 CODE = "LL403"
 NAME = "image-unreadable"

@@ -29,8 +29,8 @@ Unsafe: set `width` and `height` to the real size (the boxes may need rescaling 
 
 import math
 
-from labellint import images
 from labellint.findings import Fix, Problem, set_field
+from labellint.toolkit import images
 
 CODE = "LL404"
 NAME = "image-size-mismatch"

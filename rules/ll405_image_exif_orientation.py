@@ -29,8 +29,8 @@ None automatically: bake the rotation into the pixels (`PIL.ImageOps.exif_transp
 the tag, keeping the boxes of the view they were drawn on.
 """
 
-from labellint import images
 from labellint.findings import Problem
+from labellint.toolkit import images
 
 CODE = "LL405"
 NAME = "image-exif-orientation"

@@ -32,8 +32,8 @@ loader's time and are usually meant to be tiled.
 None: downscale or tile the picture (and its boxes), or raise `max_pixels` (`max_bytes`) for trusted data.
 """
 
-from labellint import images
 from labellint.findings import Problem
+from labellint.toolkit import images
 
 CODE = "LL406"
 NAME = "image-too-large"

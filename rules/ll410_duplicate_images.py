@@ -36,9 +36,9 @@ Unsafe: delete the later entries (merge their boxes into the first when they hol
 
 import numpy as np
 
-from labellint import images
 from labellint.findings import Fix, Problem
-from labellint.fix.values import drop_image
+from labellint.toolkit import drop_image
+from labellint.toolkit import images
 
 CODE = "LL410"
 NAME = "duplicate-images"

@@ -36,8 +36,8 @@ split; which split keeps it is a person's call.
 
 import numpy as np
 
-from labellint import images
 from labellint.findings import Problem, Severity
+from labellint.toolkit import images
 
 CODE = "LL411"
 NAME = "image-leakage"

@@ -68,8 +68,8 @@ at the crop in the review gallery; the score is a ranking, not a proof.
 
 import numpy as np
 
-from labellint import progress
 from labellint.findings import Fix, Problem, Severity, set_field
+from labellint.toolkit import Phases, embeddings, judge, nearest_neighbours, request_crops
 
 CODE = "LL501"
 NAME = "class-inconsistent-with-neighbours"
@@ -85,17 +85,12 @@ EXAMPLE_IMAGES = {"board.png": "360x60 board: pawn yellow disc, knight blue squa
 
 
 def prepare(ds, options, context):
-    from labellint import embed  # onnxruntime and hnswlib load only when the rule runs
-
-    embed.request(ds, float(options["context"]), context)  # crops with this much context, cut in the pass
+    request_crops(ds, float(options["context"]), context)  # crops with this much context, cut in the pass
 
 
 def check(ds, options, context):
-    from labellint import embed
-    from labellint.embed import consistency, knn
-
     k = int(options["k"])
-    _, rows, _, vectors = embed.embeddings(ds, float(options["context"]), context)
+    _, rows, _, vectors = embeddings(ds, float(options["context"]), context)
     classes = ds.ann_category_row[rows] if len(rows) else np.zeros(0, np.int64)
     n_classes = len(ds.categories)
     support = np.bincount(classes[classes >= 0], minlength=n_classes)
@@ -108,9 +103,9 @@ def check(ds, options, context):
     if len(rows) < 3 or (support >= min_support).sum() < 2:
         return
     groups = ds.ann_image_row[rows] if options["exclude_same_image"] else None
-    with progress.Phases(context.progress, "neighbours") as phases:
-        nb = knn.neighbours(vectors, k, groups, device=str(context.device or "auto"), progress=phases)
-    verdict = consistency.judge(nb.index, nb.similarity, classes, n_classes, min_support=min_support)
+    with Phases(context.progress, "neighbours") as phases:
+        nb = nearest_neighbours(vectors, k, groups, device=str(context.device or "auto"), progress=phases)
+    verdict = judge(nb.index, nb.similarity, classes, n_classes, min_support=min_support)
     for i in np.flatnonzero(verdict.flagged).tolist():
         given, sugg = int(verdict.given[i]), int(verdict.suggested[i])
         carried = int(verdict.votes[i, sugg])

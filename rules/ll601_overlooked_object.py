@@ -45,7 +45,7 @@ real issues.
 """
 
 from labellint.findings import Problem
-from labellint.gate import objectlab
+from labellint.toolkit import objectlab
 
 CODE = "LL601"
 NAME = "overlooked-object"

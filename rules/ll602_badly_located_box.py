@@ -48,7 +48,7 @@ Unsafe: look at the image and redraw the box, starting from the proposed one if 
 """
 
 from labellint.findings import Fix, Problem, set_field
-from labellint.gate import objectlab
+from labellint.toolkit import objectlab
 
 CODE = "LL602"
 NAME = "badly-located-box"

@@ -46,7 +46,7 @@ Unsafe: look at the image and relabel the box with the suggested class if the mo
 """
 
 from labellint.findings import Fix, Problem, set_field
-from labellint.gate import objectlab
+from labellint.toolkit import objectlab
 
 CODE = "LL603"
 NAME = "swapped-class"

@@ -225,3 +225,17 @@ def test_requires_names_passes_and_the_inputs_behind_them():
     assert by["LL501"].passes == ("images", "embeddings") and by["LL501"].requires == ("images", "backbone")
     assert by["LL403"].passes == ("images",) and by["LL403"].requires == ("images",)
     assert by["LL601"].passes == ("predictions",) and by["LL105"].passes == ()
+
+
+def test_rules_import_only_the_rule_contract_and_the_toolkit():
+    """A rule's labellint imports, at the top or inside a function: labellint.findings (Problem,
+    Fix, ...) and labellint.toolkit, so that the subsystems behind the toolkit can change shape."""
+    import ast
+
+    allowed = {"labellint.findings", "labellint.toolkit"}
+    for path in sorted((Path(__file__).resolve().parents[1] / "rules").glob("ll*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("labellint"):
+                assert node.module in allowed, f"{path.name}: from {node.module} import ..."
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("labellint") for a in node.names), f"{path.name}: import labellint..."

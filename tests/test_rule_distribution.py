@@ -7,7 +7,7 @@ from conftest import coco
 from test_rules_catalogue import lint_doc
 
 from labellint.findings import Severity
-from labellint.rules._stats import outlier_score, robust_z
+from labellint.toolkit.stats import outlier_score, robust_z
 
 
 def one_image(*boxes, categories=None):

@@ -1,4 +1,4 @@
-"""Robust statistics shared by the distribution rules (not a rule: the registry skips ``_`` modules)."""
+"""Robust statistics shared by the distribution rules."""
 
 from __future__ import annotations
 
@@ -124,3 +124,14 @@ def _robust_z_sorted(values, rows, g, min_size, z, center) -> None:
 def outlier_score(z: np.ndarray, threshold: float) -> np.ndarray:
     """Rank outliers by how extreme they are: 0 at the threshold, rising towards 1."""
     return np.clip(1.0 - threshold / np.maximum(np.abs(z), threshold), 0.0, 1.0)
+
+
+def class_outliers(values: np.ndarray, ds, threshold: float, min_class_size: int,
+                   min_factor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Annotations whose ``values`` (a log measure: log side, log aspect ratio) lie far from
+    their class's: robust z beyond ``threshold`` and at least ``min_factor`` from the median.
+    Returns (flagged rows, z and class median of every annotation, score of each flagged one)."""
+    z, median = robust_z(values, ds.ann_category_row, min_class_size)
+    with np.errstate(invalid="ignore"):
+        flagged = np.flatnonzero((np.abs(z) > threshold) & (np.abs(values - median) >= min_factor))
+    return flagged, z, median, outlier_score(z[flagged], threshold)

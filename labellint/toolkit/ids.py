@@ -1,10 +1,9 @@
 """Fresh annotation ids, shared by the rules whose fixes renumber annotations (LL010, LL014).
 
-Each rule used to count up from the largest id on its own, so a file with both a duplicated id
-and an id 0 got the same "unused" id offered twice, and applying both fixes (``--fix`` in one
-pass, or the gallery's decisions through ``labellint apply``) made a new duplicate. Here every
-annotation that needs a new id gets one from one sequence: the later copies of a repeated id and
-the annotations with id 0, in file order, numbered from the largest id + 1.
+Every annotation that needs a new id gets one from one sequence (the later copies of a repeated
+id and the annotations with id 0, in file order, numbered from the largest id + 1): two rules
+counting up on their own would offer one "unused" id twice, and applying both fixes (``--fix``
+in one pass, or the gallery's decisions through ``labellint apply``) would make a new duplicate.
 """
 
 from __future__ import annotations

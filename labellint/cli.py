@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -16,9 +15,7 @@ from labellint.errors import LabellintError
 from labellint.guard import GuardedGroup
 from labellint.findings import Severity
 from labellint.fsutil import atomic_write, line_for_people
-from labellint.report import FORMATS
-from labellint.report import github as github_report
-from labellint.report import jsonfmt, sarif
+from labellint.report import registry as reporters
 from labellint.report import text as text_report
 from labellint.report.safe import clean
 from labellint.run import Options, Result, check as run_check
@@ -36,6 +33,18 @@ def _codes(values) -> list[str]:
     for v in values:
         out.extend(c.strip() for c in v.split(",") if c.strip())
     return out
+
+
+class _FormatChoice(click.Choice):
+    """The --output-format values: the registered reporters, read when the option is parsed or
+    its help shown, so a reporter registered after this module was imported is offered too."""
+
+    def __init__(self):  # not click.Choice's: it would keep the choices of the moment
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return reporters.names()
 
 
 def _severity(ctx, param, value):
@@ -81,7 +90,7 @@ def _options(select, ignore, extend_select, config_file, images, **kw) -> Option
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @common
-@click.option("--output-format", "-f", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--output-format", "-f", type=_FormatChoice(), default="text", show_default=True)
 @click.option("--output-file", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report here (atomically); the text report still goes to the terminal.")
 @click.option("--fail-on", callback=_severity, help="Exit 1 on findings at or above: error, warning, info.")
@@ -120,45 +129,39 @@ def check(paths, select, ignore, extend_select, config_file, images, output_form
     opts.unsafe_fixes = unsafe_fixes
     if show_diff:
         return _diff(paths, opts)
-    if output_format == "html":
-        if output_file is None:
-            raise click.UsageError("--output-format html needs --output-file REVIEW.html")
+    reporter = reporters.get(output_format)
+    if reporter.output == reporters.FILE and output_file is None:
+        raise click.UsageError(f"--output-format {reporter.name} needs --output-file {reporter.file_hint}")
+    if reporter.keep_datasets:
         opts.keep_datasets = True
     try:
         result = run_check(paths, opts, _console(stderr=True))
     except LabellintError as exc:
-        if output_format not in ("json", "sarif") or output_file is not None:
+        if not reporter.owns_stdout or output_file is not None:
             raise  # the one error line; a report file is never written for a run that did not start
         # a machine format on stdout is always one document: CI reads it, the error included
         result = Result(errors=[exc.one_line()], error_lines=[line_for_people(exc)])
     code = result.exit_code(exit_zero)
     if result.errors:  # exit 2: one line per error on stderr and no text report (the machine formats carry them)
         _print_errors(result)
-    rendered = None
-    if output_format == "html":
-        from labellint.report import html as html_report  # Pillow and thumbnails only when asked for
-
-        rendered = html_report.render(result, images=opts.images, console=_console(stderr=True))
-    elif output_format == "json":
-        rendered = jsonfmt.render(result, code)
-    elif output_format == "sarif":
-        rendered = sarif.render(result)
-    elif output_format == "github":
-        rendered = github_report.render(result)
-    if output_file is not None and (rendered is not None or not result.errors):
-        atomic_write(output_file, rendered if rendered is not None else _text_to_string(result, limit, statistics))
-    if output_format == "html":
-        n = len(result.findings)
-        click.echo(f"review gallery written to {output_file} ({n} finding{'s' * (n != 1)})", err=True)
+    to_stdout = output_file is None and reporter.output == reporters.STDOUT
+    document = None
+    # the text report is never made for a run with errors: their lines on stderr stand for it
+    if (to_stdout or output_file is not None) and (reporter.output != reporters.CONSOLE or not result.errors):
+        options = reporters.ReportOptions(exit_code=code, limit=limit, statistics=statistics, images=opts.images,
+                                          console=_console(stderr=True))
+        document = reporter.render(result, options)
+    if output_file is not None and document is not None:
+        atomic_write(output_file, document)
+        if reporter.written:
+            n = len(result.findings)
+            click.echo(f"{reporter.written} written to {output_file} ({n} finding{'s' * (n != 1)})", err=True)
     if opts.fix and (not result.errors or any(r.changed for r in result.fixes)):  # files were rewritten: say so
         text_report.fix_summary(result, _console(stderr=True), written=True)
-    if output_file is None and output_format in ("json", "sarif"):
-        sys.stdout.write(rendered)
-    else:
-        if output_format == "github" and output_file is None:
-            sys.stdout.write(rendered)
-        if not result.errors:
-            text_report.render(result, _console(), limit, statistics)
+    if to_stdout:
+        sys.stdout.write(document)
+    if not result.errors and not (to_stdout and reporter.owns_stdout):
+        text_report.render(result, _console(), limit, statistics)
     sys.exit(code)
 
 
@@ -182,12 +185,6 @@ def _diff(paths, opts) -> None:
             sys.stdout.write(runner.unified_diff(record))
     text_report.fix_summary(result, _console(stderr=True), written=False)
     sys.exit(1 if any(r.changed for r in result.fixes) else 0)
-
-
-def _text_to_string(result, limit, statistics) -> str:
-    console = Console(record=True, width=200, file=open(os.devnull, "w"), markup=False, highlight=False)
-    text_report.render(result, console, limit, statistics)
-    return console.export_text()
 
 
 @cli.command("apply")

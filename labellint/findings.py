@@ -122,6 +122,10 @@ class Finding:
     section: str | None = None
     row: int | None = None
 
+    def __post_init__(self):
+        if self.section is None and self.pointer:  # made by hand (a plugin, a test): from its pointer
+            self.section, self.row = entry_of(self.pointer)
+
     def sort_key(self):
         # severity first, then the most confident; the rest only makes the order stable
         return (-int(self.severity), -self.score, self.path, self.line or 0, self.column or 0, self.code)

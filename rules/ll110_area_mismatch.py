@@ -4,7 +4,7 @@
 Compares each annotation's `area` with the area of its segmentation (summed polygon areas, or
 the RLE's pixel count), or with the box's `width * height` when it has no segmentation, and
 reports differences beyond `relative_tolerance` plus 0.6 x (width + height) of the shape (what
-rasterising a polygon to whole pixels can change). Also reports annotations without an `area`.
+rasterising a polygon to whole pixels can change). An annotation without an `area` is LL113's.
 
 ## Why it matters
 COCO evaluation splits objects into small, medium and large by `area`, not by the box: wrong

@@ -28,7 +28,7 @@ picture:
 
 ## Options
 - `max_distance` (int, default 4): perceptual-hash bits that may differ (0: visually identical
-  only; 64-bit pHash distances of unrelated photos are around 32).
+  only; -1: identical bytes only; 64-bit pHash distances of unrelated photos are around 32).
 
 ## Fix
 Unsafe: delete the later entries (merge their boxes into the first when they hold more).
@@ -44,7 +44,7 @@ CODE = "LL410"
 NAME = "duplicate-images"
 SEVERITY = "warning"
 OPTIONS = {"max_distance": 4}
-OPTION_RANGES = {"max_distance": (0, 64)}
+OPTION_RANGES = {"max_distance": (-1, 64)}
 FIX = "unsafe"
 REQUIRES = ("images",)
 #: what the examples' image root holds (tests/rule_examples.py builds it; a tuple: the doc's

@@ -43,7 +43,7 @@ CODE = "LL411"
 NAME = "image-leakage"
 SEVERITY = "error"
 OPTIONS = {"max_distance": 4}
-OPTION_RANGES = {"max_distance": (0, 64)}
+OPTION_RANGES = {"max_distance": (-1, 64)}
 FIX = "none"
 REQUIRES = ("images",)
 #: what the examples' image root holds (tests/rule_examples.py builds it)

@@ -1,5 +1,2 @@
-"""Reporters: text (rich), json, sarif, github, html (the review gallery). Each takes a run Result and returns/prints it."""
-
-from __future__ import annotations
-
-FORMATS = ("text", "json", "sarif", "github", "html")
+"""Reporters: text (rich), json, sarif, github, html (the review gallery), found by name in
+:mod:`labellint.report.registry`. Each turns a run's Result into its output."""

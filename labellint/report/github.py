@@ -19,6 +19,10 @@ def _prop(s: str) -> str:
     return _data(s).replace(":", "%3A").replace(",", "%2C")
 
 
+def report(result, options) -> str:
+    return render(result)
+
+
 def render(result) -> str:
     lines = []
     for err in result.errors:

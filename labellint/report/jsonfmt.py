@@ -9,6 +9,10 @@ from labellint import __version__
 SCHEMA_VERSION = 1
 
 
+def report(result, options) -> str:
+    return render(result, options.exit_code)
+
+
 def render(result, exit_code: int) -> str:
     sev = result.by_severity()
     by_rule: dict[str, int] = {}

@@ -13,7 +13,7 @@ import json
 from urllib.parse import quote
 
 from labellint import __version__
-from labellint.registry import Rule
+from labellint.report.ruledoc import sections
 
 MAX_RESULTS = 5000
 MAX_GZIP_BYTES = 10 * 1024 * 1024
@@ -21,14 +21,15 @@ LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 INFO_URI = "https://github.com/labellint/labellint"
 
 
-def _rule_descriptor(rule: Rule) -> dict:
-    help_md = "\n\n".join(f"## {t}\n{rule.section(t)}" for t in ("What it does", "Why it matters", "Options", "Fix")
-                          if rule.section(t))
+def _rule_descriptor(rule) -> dict:
+    doc = sections(rule)
+    help_md = "\n\n".join(f"## {t}\n{doc[t]}" for t in ("What it does", "Why it matters", "Options", "Fix")
+                          if doc.get(t))
     return {
         "id": rule.code,
         "name": rule.name,
         "shortDescription": {"text": rule.summary},
-        "fullDescription": {"text": rule.section("What it does") or rule.summary},
+        "fullDescription": {"text": doc.get("What it does") or rule.summary},
         "help": {"text": help_md, "markdown": help_md},
         "defaultConfiguration": {"level": LEVEL[str(rule.severity)]},
         "properties": {"tags": ["coco", "labels"], "fix": rule.fix, "options": rule.options},
@@ -60,13 +61,14 @@ def _result(f, rule_index: dict[str, int]) -> dict:
     return res
 
 
-def render(result) -> str:
-    rules = list(result.rules)
-    known = {r.code for r in rules}
-    from labellint.registry import by_code
+def report(result, options) -> str:
+    return render(result)
 
-    for code in sorted({f.code for f in result.findings} - known):
-        rules.append(by_code()[code])
+
+def render(result) -> str:
+    """The SARIF log of ``result``: its rules (``Result.rules``, every rule of a finding among
+    them in a run) as the driver's, each result pointing at its rule by index."""
+    rules = list(result.rules)
     rule_index = {r.code: i for i, r in enumerate(rules)}
     total = len(result.findings)
     keep = min(total, MAX_RESULTS)

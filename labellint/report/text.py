@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 
 from rich.console import Console
@@ -12,6 +13,14 @@ from labellint import __version__, registry
 from labellint.report.safe import clean, text
 
 STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def report(result, options) -> str:
+    """The report as plain text (``--output-file``): no colour, lines up to 200 characters."""
+    with open(os.devnull, "w") as sink:
+        console = Console(record=True, width=200, file=sink, markup=False, highlight=False)
+        render(result, console, options.limit, options.statistics)
+    return console.export_text()
 
 
 def render(result, console: Console, limit: int = 50, statistics: bool = False) -> None:
@@ -154,7 +163,7 @@ def fix_summary(result, console: Console, written: bool) -> None:
     remaining = len(result.findings)
     if written:
         unsafe = sum(1 for f in result.findings if f.fix is not None and f.fix.safety != "safe")
-        line += f"; {remaining} finding{'s' * (remaining != 1)} remain"
+        line += f"; {remaining} finding{'s' * (remaining != 1)} remain{'s' * (remaining == 1)}"
         if unsafe and not any(f.fix.safety != "safe" for r in result.fixes for f in r.applied):
             line += f", {unsafe} of them fixable with --unsafe-fixes"
     console.print(Text(line, style="bold green" if total else "bold"))

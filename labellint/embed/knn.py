@@ -24,15 +24,12 @@ import numpy as np
 #: search", "checking a graph on a sample", "building the graph", "searching the graph".
 Progress = Callable[[str, int, int], None]
 
-#: Up to this many vectors exact search is cheaper than building an HNSW graph. Measured on 2
-#: cores, 1280-d clustered vectors, all 10-NN: exact (numpy) 2.0 s / 4.4 s / 19.6 s for 5k / 10k /
-#: 20k, HNSW (M 16, ef_construction 200, build + query) 7.0 s / 13.4 s / 41 s; 40k: HNSW 92 s,
-#: exact about 80 s (quadratic). See benchmarks/README_embed.md.
+#: Up to this many vectors exact search (numpy) is cheaper than building an HNSW graph: exact
+#: grows with n^2, the graph about with n (the crossover measured on 2 cores with 1280-d vectors
+#: is in benchmarks/README_embed.md).
 EXACT_BELOW = 40_000
-#: The same crossover with torch's int8 candidate search (_exact_rows_int8), measured at 100k
-#: 1280-d clustered vectors, all 10-NN on 2 cores: exact 48 s (recall 1), HNSW 51 s build + 1 s
-#: tuning + 13 s query = 65 s (recall 0.969). Exact grows with n^2, the graph about with n: even
-#: near 135k; 100k leaves room for wider backbones (2,048-d).
+#: The same crossover with torch's int8 candidate search (_exact_rows_int8), set below where the
+#: graph starts to win, so that wider backbones (2,048-d) stay on the exact side.
 EXACT_BELOW_INT8 = 100_000
 #: Below this many vectors numpy's exact search takes less than importing torch.
 INT8_FROM = 4_000

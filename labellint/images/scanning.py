@@ -155,7 +155,7 @@ def default_threads() -> int:
     except AttributeError:  # pragma: no cover - not Linux
         cores = os.cpu_count() or 1
     # at least two: decoding holds the GIL part of the time, so one thread cannot keep a backbone
-    # fed even on one core (measured: 2 decode threads 255 crops/s end to end, 1 thread 163, on 2 vCPUs)
+    # fed even on one core (benchmarks/README_embed.md has the figures)
     return max(2, min(8, cores))
 
 

@@ -223,6 +223,33 @@ class Cache:
         if DIGEST.fullmatch(str(digest)):
             self._write(self._scan_path(digest), text.encode())
 
+    # -- per-image measurements (labellint.images.Measurement) --------------------------------
+    def _measure_path(self, name: str, digest: str) -> Path | None:
+        if not (DIGEST.fullmatch(str(digest)) and re.fullmatch(r"[0-9a-z][0-9a-z_-]{0,63}", name)):
+            return None
+        return self.root / "measure" / name / digest[:2] / f"{digest}.json"
+
+    def get_measure(self, name: str, digest: str):
+        """A measurement's JSON value stored for the image with this digest, or None."""
+        import json
+
+        path = self._measure_path(name, digest)
+        raw = self._read(path) if path is not None else None
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw.decode("utf-8"))["value"]
+        except (ValueError, UnicodeDecodeError, TypeError, KeyError, RecursionError) as exc:
+            self._corrupt(path, str(exc)[:100] or type(exc).__name__)
+            return None
+
+    def put_measure(self, name: str, digest: str, value) -> None:
+        import json
+
+        path = self._measure_path(name, digest)
+        if path is not None:
+            self._write(path, json.dumps({"value": value}).encode())
+
     # -- embeddings ---------------------------------------------------------------------------
     def embed_path(self, space: str, digest: str, variant: str) -> Path:
         """``space`` names the model and crop settings; ``variant`` the image orientation used."""

@@ -320,3 +320,38 @@ def test_diff_base_also_filters_cross_file_findings(tmp_path, root):
         os.chdir(old)
     assert [f["image_id"] for f in report["findings"]] == [3]
     assert report["summary"]["hidden"] == 1
+
+
+def test_a_measurement_is_computed_once_per_picture_and_cached(tmp_path, root, monkeypatch):
+    """A per-image measurement is one Measurement (no edit of the pass or its cache record): it
+    gets each decoded picture once, and a warm run reads its values without decoding anything."""
+    from labellint.context import RunContext
+
+    monkeypatch.setenv("LABELLINT_CACHE_DIR", str(tmp_path / "cache"))
+    picture(root / "b.jpg", seed=2)
+    (root / "junk.jpg").write_bytes(b"not a picture")
+    path = tmp_path / "ann.json"
+    path.write_text(json.dumps(doc_for(["a.jpg", "b.jpg", "junk.jpg"])))
+    calls = []
+    real = images.scanning.decode
+    monkeypatch.setattr(images.scanning, "decode", lambda data, limit: (calls.append(1), real(data, limit))[1])
+
+    def run():
+        m = images.Measurement("brightness-test", lambda rgb: round(float(np.asarray(rgb).mean()), 3))
+        ds = load(path, "ann.json")
+        context = RunContext(images=root, source=path)
+        images.prepare(ds, context, visitor=m)
+        images.scan(ds, context)
+        return m
+
+    cold = run()
+    assert cold.measured == 2 and sorted(cold.values) == [0, 1]  # the junk file has no picture to measure
+    assert cold.values[0] != cold.values[1]
+    decoded = len(calls)
+    warm = run()
+    assert warm.measured == 0 and warm.values == cold.values and len(calls) == decoded  # nothing decoded again
+    renamed = images.Measurement("brightness-test-v2", lambda rgb: 1.0)  # a new version: measured again
+    ds = load(path, "ann.json")
+    images.prepare(ds, RunContext(images=root, source=path), visitor=renamed)
+    images.scan(ds, RunContext(images=root, source=path))
+    assert renamed.measured == 2 and renamed.values == {0: 1.0, 1: 1.0}

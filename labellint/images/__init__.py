@@ -8,8 +8,8 @@ before the engine runs it.
 
 Modules: ``info`` (what is learnt about an image, and its cache record), ``paths`` (file_name to
 path, under the root), ``files`` (reading within limits), ``pixels`` (decode, RGB, EXIF, hashes),
-``scanning`` (the pass). A new per-image measurement is a :class:`Visitor` (see
-``labellint.embed.embedder``): it gets each decoded picture, and the pass needs no edit.
+``scanning`` (the pass), ``measure`` (a value computed once per picture and cached: the way to
+add a per-image measurement, without editing the pass or its cache record).
 
 Safety: a ``file_name`` that is absolute, holds ``..`` or resolves (through a symlink) outside the
 image root is refused, never opened. Every filesystem call on a dataset's path is guarded: whatever
@@ -23,6 +23,7 @@ being loaded; PIL's pixel limit is set for the pass, so a decompression bomb is 
 from labellint.images.files import _open, _read_whole, read_file
 from labellint.images.info import (DEFAULT_MAX_PIXELS, MAX_BYTES_LIMIT, MISSING, OK, SCAN_VERSION, TOO_LARGE,
                                    UNREADABLE, UNSAFE, ImageInfo, info_from_json, info_to_json)
+from labellint.images.measure import Measurement
 from labellint.images.paths import resolve
 from labellint.images.pixels import (SAME_PICTURE_TOLERANCE, decode, exif_applies, hamming, near_pairs, phash,
                                      same_picture, thumbnail, to_rgb, upright)
@@ -30,7 +31,7 @@ from labellint.images.scanning import (ScanConfig, Visitor, config_from, default
                                        scanned, state)
 
 __all__ = ["DEFAULT_MAX_PIXELS", "MAX_BYTES_LIMIT", "MISSING", "OK", "SCAN_VERSION", "TOO_LARGE", "UNREADABLE",
-           "UNSAFE", "ImageInfo", "SAME_PICTURE_TOLERANCE", "ScanConfig", "Visitor", "config_from", "decode",
+           "UNSAFE", "ImageInfo", "Measurement", "SAME_PICTURE_TOLERANCE", "ScanConfig", "Visitor", "config_from", "decode",
            "default_threads", "exif_applies", "hamming", "info_from_json", "info_to_json", "near_pairs", "open_pass",
            "phash", "prepare", "read_file", "resolve", "same_picture", "scan", "scanned", "state", "thumbnail",
            "to_rgb", "upright"]

@@ -31,6 +31,9 @@ class Visitor:
     RGB image, right after its decode; ``finish`` runs once after the last image.
     """
 
+    def attach(self, cache) -> None:
+        """The pass's cache (labellint.cache.Cache, or None), given when the visitor joins it."""
+
     def wants_pixels(self, row: int, info: ImageInfo) -> bool:
         return False
 
@@ -122,6 +125,7 @@ def prepare(ds, context, visitor: Visitor | None = None, max_pixels: int | None 
         if max_bytes is not None:
             st.config.max_bytes = _max_bytes(max_bytes)
         if visitor is not None and visitor not in st.visitors:
+            visitor.attach(st.config.cache)
             st.visitors.append(visitor)
     return st
 

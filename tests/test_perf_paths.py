@@ -8,7 +8,7 @@ import pytest
 from conftest import coco
 from test_rules_catalogue import lint_doc
 
-from labellint.rules import _stats
+from labellint.toolkit import stats as _stats
 
 
 @pytest.mark.parametrize("seed", range(12))

@@ -6,7 +6,7 @@ Byte offset of every element of the top-level arrays, three ways:
 
 * split (large files whose annotations the loader decoded in two processes): the loader has
   already *proven* where the annotations array starts and one element boundary inside it (see
-  load._plan_split). Its two children, once they have sent their columns, measure the element
+  split.plan_split). Its two children, once they have sent their columns, measure the element
   lengths of their part in the background (:class:`Prefetch`), while the rules run here; the
   head of the file (images) is measured here. No pass over the whole file on the critical path.
 * fast (strict JSON): msgspec decodes the sections as zero-copy ``Raw`` views, which gives each
@@ -33,7 +33,7 @@ from labellint.coco import parallel
 SECTIONS = ("images", "annotations", "categories")
 _WS = b" \t\r\n"
 _GAP = re.compile(rb"[ \t\r\n]*,[ \t\r\n]*")
-#: must match load.REST_PREFIX (not imported: load imports this module)
+#: must match split.REST_PREFIX (not imported: split imports this module)
 _REST_PREFIX = b'{"\\ue000":['
 
 

@@ -10,22 +10,18 @@ decode that names the first bad detection, so a user gets ``detection 12: no "sc
 than a traceback.
 
 The common file (every detection a box, no masks) takes a faster road: a Struct with no optional
-field, and for large files two processes, each decoding half of the array (the forked child
-shares the file's bytes; only its columns come back). Whatever that road does not like (a bad
-entry, a cut it cannot prove, no second core) goes the general way, which says what is wrong.
+field, and for large files two processes, each decoding half of the array
+(labellint.gate.predictions_fast). Whatever that road does not like (a bad entry, a cut it
+cannot prove, no second core) goes the general way, which says what is wrong. Checks against
+a ground truth: labellint.gate.predictions_check.
 """
 
 from __future__ import annotations
 
-import gc
 import os
 import re
-import signal
-import sys
-import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import lru_cache
 from itertools import chain
 from operator import attrgetter
 from pathlib import Path
@@ -33,14 +29,29 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from labellint import buffers, jsonscan
+from labellint import jsonscan
+from labellint.coco.gcpause import gc_paused
 from labellint.errors import InputError
 from labellint.fsutil import read_or_map, read_regular
+from labellint.gate.predictions_check import GroundTruthIndex, check_against
+from labellint.gate.predictions_fast import (
+    _SEGMENTATION,
+    _can_fork,
+    _decode_boxes,
+    _finish_split,
+    _ints,
+    _reap,
+    _SplitChild,
+    _start_split,
+)
+
+# the checks and the fast road, under the names callers and tests reach them by
+__all__ = ["GroundTruthIndex", "Loading", "Predictions", "check_against", "load", "load_bytes", "load_cached",
+           "read_json", "_can_fork", "_decode_boxes"]
 
 #: Files at least this large are decoded in two processes (when a second core is there): below
 #: it the fork and the transfer of the child's columns cost about what they save.
 SPLIT_MIN_BYTES = 8 << 20
-_BOUNDARY = re.compile(rb"\}[ \t\r\n]*,[ \t\r\n]*\{")
 
 _NAN = float("nan")
 
@@ -86,17 +97,7 @@ class _Det(msgspec.Struct, gc=False):
     segmentation: msgspec.Raw = msgspec.Raw()
 
 
-class _Box(msgspec.Struct, gc=False):
-    """The common detection: a box, no mask. No optional field: it decodes faster than _Det."""
-
-    image_id: int
-    category_id: int
-    score: float
-    bbox: tuple[float, float, float, float]
-
-
 _decoder = msgspec.json.Decoder(list[_Det])
-_box_decoder = msgspec.json.Decoder(list[_Box])
 
 
 @dataclass(eq=False)
@@ -204,16 +205,6 @@ def _explain(doc, path: str, reason: str = "") -> InputError:
     return InputError("not a valid COCO results list" + (f": {reason}" if reason else ""), path)
 
 
-@contextmanager
-def _gc_paused():
-    """Decoding half a million detections makes as many objects: the collector would rescan them."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def load_bytes(data, path: str = "<predictions>") -> Predictions:
@@ -266,7 +257,7 @@ class Loading:
             raise
         child, self._child = self._child, None
         try:
-            with _gc_paused():
+            with gc_paused():
                 columns = _finish_split(self._data, child) if child is not None else None
                 if columns is None and self._data.find(_SEGMENTATION) < 0:  # boxes only: the fast decode
                     columns = _decode_boxes(self._data)
@@ -348,8 +339,6 @@ def _checked(path: str, image_id, category_id, score, bbox, seg) -> Predictions:
     return Predictions(path, image_id, category_id, bbox, score, seg)
 
 
-def _ints(dets, name: str) -> np.ndarray:
-    return np.fromiter(map(attrgetter(name), dets), np.int64, len(dets))
 
 
 def _out_of_range(dets, path: str) -> InputError:
@@ -361,188 +350,6 @@ def _out_of_range(dets, path: str) -> InputError:
                                   "(ids are 64-bit integers)", path)
     return InputError("an id is out of range (ids are 64-bit integers)", path)  # pragma: no cover
 
-
-# -- the fast road: box detections -------------------------------------------------------------
-_SEGMENTATION = b'"segmentation"'
-
-
-def _box_columns(dets: list) -> tuple:
-    """``(image_id, category_id, rows)``; rows are the ``as_array`` form ``[image_id, x, y, w, h,
-    score, category_id]``, and ``score`` and ``bbox`` become views of them."""
-    n = len(dets)
-    image_id, category_id = _ints(dets, "image_id"), _ints(dets, "category_id")
-    rows = np.empty((n, 7), np.float64)
-    rows[:, 0] = image_id
-    rows[:, 1:5] = np.fromiter(chain.from_iterable(map(attrgetter("bbox"), dets)), np.float64, 4 * n).reshape(n, 4)
-    rows[:, 5] = np.fromiter(map(attrgetter("score"), dets), np.float64, n)
-    rows[:, 6] = category_id
-    return image_id, category_id, rows
-
-
-def _decode_boxes(data) -> tuple | None:
-    """Columns (as _box_columns) when every detection is a plain box; None is no verdict: the
-    general decode then reads the file again and names what is wrong (a missing score, a box of
-    three numbers, broken JSON with its line and column)."""
-    try:
-        return _box_columns(_box_decoder.decode(data))
-    except (msgspec.DecodeError, OverflowError):  # ValidationError is a DecodeError
-        return None
-
-
-class _HasMasks(Exception):
-    """A part of the file has a "segmentation" key (_Box would drop it): the general decode."""
-
-
-_ARRAY_START = re.compile(rb"[ \t\r\n]*\[")
-
-
-@dataclass
-class _SplitChild:
-    start: int  # first byte of the top-level array's content
-    split: int  # the ',' between two detections where the array is cut
-    pid: int
-    fd: int
-
-
-def _start_split(data, share: float) -> _SplitChild | None:
-    """Cut the array at an element boundary near ``share`` of it and fork a child that decodes the
-    first part; None when there is no second core or no cut.
-
-    The cut is found by byte search and proven by the decodes themselves, as in
-    :func:`labellint.coco.load._plan_split`: ``"[" + first + "]"`` decodes only if the parse of the
-    whole file is, at the cut, in the top-level array right after a complete element (inside a
-    string or deeper in an element the added ``]`` is an error); ``"[" + rest`` then continues
-    exactly as the whole parse would, to the end of the file. Both must decode to be used."""
-    if not _can_fork():
-        return None
-    m = _ARRAY_START.match(data)
-    if m is None:
-        return None
-    start, n = m.end(), len(data)
-    target = start + int((n - start) * share)
-    b = _BOUNDARY.search(data, target, min(n, target + (1 << 20)))
-    if b is None:
-        return None
-    split = data.find(b",", b.start() + 1, b.end())
-    child = _fork(partial(_decode_part, data, start, split, b"[", b"]", True))
-    return _SplitChild(start, split, *child) if child is not None else None
-
-
-def _finish_split(data, child: _SplitChild) -> tuple | None:
-    """Decode the rest here, then take the child's columns; None when either part did not decode."""
-    try:
-        try:
-            rest_ids, rest_cats, rest_rows = _decode_part(data, child.split + 1, len(data), b"[", b"")
-        except (msgspec.DecodeError, OverflowError, _HasMasks):
-            return None
-        n1 = _read_header(child.fd)
-        if n1 < 0:
-            return None
-        n = n1 + len(rest_ids)
-        image_id, category_id, rows = np.empty(n, np.int64), np.empty(n, np.int64), np.empty((n, 7), np.float64)
-        for target in (image_id[:n1], category_id[:n1], rows[:n1]):
-            if not _read_into(child.fd, target):
-                return None
-        image_id[n1:], category_id[n1:], rows[n1:] = rest_ids, rest_cats, rest_rows
-        return image_id, category_id, rows
-    finally:
-        _reap(child.pid, child.fd)
-
-
-_kept: list = []
-
-
-def _decode_part(data, start: int, end: int, prefix: bytes, suffix: bytes, keep: bool = False) -> tuple:
-    """Each process looks for masks in its own part only: no pass of one process over the whole file.
-    ``keep``: the forked child leaves with os._exit, so its objects need not be freed (~0.03 s)."""
-    if data.find(_SEGMENTATION, start, end) >= 0:
-        raise _HasMasks
-    with _spliced(data, start, end, prefix, suffix) as part:
-        dets = _box_decoder.decode(part)
-    if keep:
-        _kept.append(dets)
-    return _box_columns(dets)
-
-
-_spliced = buffers.spliced  # one in-place splice for the loader and this decoder
-
-
-# -- a forked child for the first part (Linux, a second core) -----------------------------------
-def _can_fork() -> bool:
-    if not hasattr(os, "fork") or not sys.platform.startswith("linux") or os.environ.get("LABELLINT_NO_FORK"):
-        return False
-    try:
-        return len(os.sched_getaffinity(0)) >= 2
-    except OSError:  # pragma: no cover
-        return False
-
-
-def _fork(work):
-    """``(pid, fd)`` of a forked child that runs ``work()`` (arrays of one length) and writes to the
-    pipe their length (-1 when it failed), then their bytes; None when no child could start.
-
-    The child shares the parent's memory (the file's bytes), so nothing is copied in; it runs only
-    msgspec and numpy and leaves with ``os._exit``, skipping all cleanup. Python >= 3.12 warns
-    about forking a process that has threads; the child takes no lock another thread could hold."""
-    r, w = os.pipe()
-    try:  # a larger pipe: fewer switches between the writing child and the reading parent
-        import fcntl
-
-        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 1 << 20)
-    except (ImportError, AttributeError, OSError):  # pragma: no cover
-        pass
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-    except OSError:
-        os.close(r)
-        os.close(w)
-        return None
-    if pid == 0:  # pragma: no cover - the child; the parent checks what it sends
-        try:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            gc.disable()  # its objects are never freed: nothing for the collector to do
-            os.close(r)
-            try:
-                arrays = work()
-                header = len(arrays[0])
-            except BaseException:
-                arrays, header = (), -1
-            with open(w, "wb", buffering=0) as out:
-                out.write(header.to_bytes(8, "little", signed=True))
-                for a in arrays:
-                    with memoryview(np.ascontiguousarray(a)).cast("B") as view:
-                        while view.nbytes:
-                            view = view[out.write(view):]
-        finally:
-            os._exit(0)
-    os.close(w)
-    return pid, r
-
-
-def _read_into(fd: int, array: np.ndarray) -> bool:
-    with memoryview(array).cast("B") as view:
-        while view.nbytes:
-            got = os.readv(fd, [view])
-            if got <= 0:
-                return False
-            view = view[got:]
-    return True
-
-
-def _read_header(fd: int) -> int:
-    head = np.empty(1, np.int64)
-    return int(head[0]) if _read_into(fd, head) else -1
-
-
-def _reap(pid: int, fd: int) -> None:
-    os.close(fd)  # a child still writing gets EPIPE (or SIGPIPE) and exits
-    try:
-        os.kill(pid, signal.SIGKILL)  # ours, by pid; gone already in the normal case
-    except ProcessLookupError:  # pragma: no cover
-        pass
-    os.waitpid(pid, 0)
 
 
 @lru_cache(maxsize=4)
@@ -557,97 +364,3 @@ def load_cached(path: str | Path) -> Predictions:
     except OSError:
         return load(path)  # raises the one-line error
     return _load_cached(str(path), st.st_mtime_ns, st.st_size)
-
-
-@dataclass
-class GroundTruthIndex:
-    """What checking predictions against a ground truth needs to know about it."""
-
-    path: str
-    image_ids: np.ndarray  # int64, sorted
-    widths: np.ndarray  # aligned with image_ids
-    heights: np.ndarray
-    category_ids: np.ndarray  # int64, sorted
-
-
-def check_against(pred: Predictions, gt: GroundTruthIndex, iou_type: str = "bbox") -> None:
-    """Raise a one-line InputError when the predictions cannot be evaluated on this ground truth."""
-    path = pred.path
-    n = len(pred)
-    if n == 0:
-        return
-    pos = np.searchsorted(gt.image_ids, pred.image_id)
-    pos_c = np.minimum(pos, max(len(gt.image_ids) - 1, 0))
-    known = (len(gt.image_ids) > 0) & (gt.image_ids[pos_c] == pred.image_id) if len(gt.image_ids) else \
-        np.zeros(n, bool)
-    if not known.all():
-        bad = np.unique(pred.image_id[~known])
-        i = int(np.flatnonzero(~known)[0])
-        raise InputError(f"detection {i} is on image_id {int(pred.image_id[i])}, which is not an image of {gt.path} "
-                         f"({int((~known).sum())} detections on {len(bad)} unknown image"
-                         f"{'s' * (len(bad) != 1)}; predictions must be made on the ground truth's images)", path)
-    cat_known = np.isin(pred.category_id, gt.category_ids)
-    if not cat_known.all():
-        bad = np.unique(pred.category_id[~cat_known])
-        i = int(np.flatnonzero(~cat_known)[0])
-        shown = ", ".join(str(int(c)) for c in bad[:5]) + (", ..." if len(bad) > 5 else "")
-        raise InputError(f"detection {i} has category_id {int(pred.category_id[i])}, which is not a category of "
-                         f"{gt.path} (unknown: {shown}; map the model's labels back to the dataset's ids)", path)
-    if iou_type == "segm":
-        if not pred.has_segmentation:
-            i = 0 if pred.segmentation is None else next(k for k, s in enumerate(pred.segmentation) if not len(s))
-            raise InputError(f'detection {i} has no "segmentation": --iou-type segm needs mask results', path)
-        return
-    if not pred.has_boxes:
-        i = int(np.flatnonzero(~np.isfinite(pred.bbox).all(axis=1))[0])
-        raise InputError(f'detection {i} (image_id {int(pred.image_id[i])}) has no "bbox"', path)
-    _check_box_format(pred, gt, pos_c)
-
-
-def _check_box_format(pred: Predictions, gt: GroundTruthIndex, image_pos: np.ndarray) -> None:
-    bbox = pred.bbox
-    x, y, w, h = bbox[:, 0], bbox[:, 1], bbox[:, 2], bbox[:, 3]
-    path = pred.path
-    neg = (w < 0) | (h < 0)
-    if neg.any():
-        i = int(np.flatnonzero(neg)[0])
-        hint = ""
-        if (x[neg] > x[neg] + w[neg]).all():
-            hint = " (the boxes look like [x1, y1, x2, y2] with x2 < x1?)"
-        raise InputError(f"detection {i} (image_id {int(pred.image_id[i])}): bbox {pred.bbox[i].tolist()} has a "
-                         f"negative width or height; COCO boxes are [x, y, width, height]{hint}", path)
-    # per image first (a few thousand), then gathered per detection
-    gw, gh = gt.widths, gt.heights
-    with np.errstate(invalid="ignore"):
-        sized_image = np.isfinite(gw) & np.isfinite(gh) & (gw > 2) & (gh > 2)
-    if not len(gw) or not sized_image.any():
-        return
-    sized = sized_image[image_pos]
-    every = bool(sized.all())
-    if not every and not sized.any():
-        return
-
-    def pick(a):
-        return a if every else a[sized]
-
-    xs, ys, ws, hs = pick(x), pick(y), pick(w), pick(h)
-    right, bottom = xs + ws, ys + hs
-    # Normalised boxes: every coordinate within [0, 1] on images that are many pixels wide.
-    if len(xs) >= 5 and max(xs.max(), ys.max(), right.max(), bottom.max()) <= 1.0 and \
-            np.median(pick(gw[image_pos])) > 16:
-        raise InputError("every bbox lies within [0, 1]: the boxes look normalised; COCO results use pixel "
-                         "[x, y, width, height]", path)
-    # Corner boxes: many boxes overflow their image as [x, y, w, h] but fit as [x1, y1, x2, y2].
-    tol = 0.05 * np.maximum(gw, gh) + 2
-    lim_w, lim_h = pick((gw + tol)[image_pos]), pick((gh + tol)[image_pos])
-    overflow = (right > lim_w) | (bottom > lim_h)
-    n_over = int(np.count_nonzero(overflow))
-    if n_over < max(3, 0.2 * len(xs)):
-        return
-    o = np.flatnonzero(overflow)
-    wo, ho = ws[o], hs[o]
-    if ((wo >= xs[o]) & (ho >= ys[o]) & (wo <= lim_w[o]) & (ho <= lim_h[o])).all():
-        i = int(np.flatnonzero(sized)[o[0]])
-        raise InputError(f"{n_over} of {len(xs)} boxes extend past their image as [x, y, width, height] "
-                         f"but fit as [x1, y1, x2, y2] (detection {i}: {pred.bbox[i].tolist()}); convert them: "
-                         "width = x2 - x1, height = y2 - y1", path)

@@ -13,9 +13,10 @@ def main() -> None:
 
         main_alone(sys.argv[1:])
         return
-    from labellint.cli import main as cli_main
+    from labellint import cli
 
-    cli_main()
+    cli.fast_exit = True  # a process of its own: a check may skip the interpreter's teardown
+    cli.main()
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import numpy as np
 
 from labellint import limits, passes
 from labellint.coco import MISSING_ID, Dataset
+from labellint.coco.gcpause import gc_paused
 from labellint.config import FileSettings
 from labellint.context import RunContext
 from labellint.errors import LabellintError
@@ -155,45 +156,70 @@ def lint(ds: Dataset, settings: FileSettings, context=None) -> tuple[list[Findin
 
 
 def lint_file(ds: Dataset, settings: FileSettings, context=None) -> tuple[list[Finding], list[str]]:
-    """:func:`lint` without the ranking (a run ranks all its findings once)."""
+    """:func:`lint` without the ranking (a run ranks all its findings once).
+
+    The rules that need a late pass (work the loader may still be finishing in the background,
+    :mod:`labellint.passes`) run after the others, so that those others use the wait; the
+    findings are put back in the rules' registry order, so the order of work changes nothing."""
     context = as_context(context).for_file(as_context(context).source)  # this file's pass results
     skipped = [rule.code for rule in settings.rules if not all(map(context.has, rule.requires))]
     active = [(rule, dict(settings.options[rule.code])) for rule in settings.rules if rule.code not in skipped]
     failed = _run_passes(ds, active, context)  # code -> why the rule cannot run on this file
+    is_late = {rule.code: any(passes.PASSES[name].late for name in rule.passes) for rule, _ in active}
+    early = [(rule, opts) for rule, opts in active if not is_late[rule.code]]
+    late = [(rule, opts) for rule, opts in active if is_late[rule.code]]
+    with gc_paused():
+        results = {rule.code: _check(ds, rule, opts, settings, context, failed.get(rule.code)) for rule, opts in early}
+    if late:
+        failed.update(_run_passes(ds, late, context, late=True))
+        with gc_paused():
+            results.update({rule.code: _check(ds, rule, opts, settings, context, failed.get(rule.code))
+                            for rule, opts in late})
     findings: list[Finding] = []
     offsets: list = []
     crashed: list[Finding] = []
-    for rule, opts in active:
-        problems: list[Problem] = []
-        why = failed.get(rule.code) or _attempt(lambda: problems.extend(rule.check(ds, opts, context)))
-        if why is None or problems:  # what a failing rule reported before it failed is kept
-            converted: list = []
-            unconverted = _attempt(lambda: converted.append(to_findings(ds, rule, settings.severity[rule.code],
-                                                                         problems)))
-            why = why or unconverted
-            if converted:
-                found, where = converted[0]
-                findings.extend(found)
-                offsets.extend(where)
-        if why is not None:
-            crashed.append(rule_failed(ds.path, rule, why))
-    _dedupe_fingerprints(findings)
-    locate(ds, findings, offsets)
+    for rule, _ in active:
+        found, where, crash = results[rule.code]
+        findings.extend(found)
+        offsets.extend(where)
+        crashed.extend(crash)
+    with gc_paused():
+        _dedupe_fingerprints(findings)
+        locate(ds, findings, offsets)
     return findings + crashed, skipped
 
 
-def _run_passes(ds: Dataset, active: list, context: RunContext) -> dict[str, str]:
-    """Open the passes the active rules need, let the rules that configure one say how, run each
-    once into ``context.results``; {code: why} for the rules that cannot run (a pass or their own
-    prepare hook failed)."""
-    needed = passes.expand(name for rule, _ in active for name in rule.passes)
+def _check(ds: Dataset, rule, opts: dict, settings: FileSettings, context: RunContext, why: str | None):
+    """One rule on one file: (findings, their byte offsets, [its failure finding] or []).
+
+    Called with the garbage collector paused: rules and findings make arrays, tuples and
+    dataclasses without reference cycles, and tens of thousands of findings would otherwise
+    trigger collections that rescan every live object and find nothing."""
+    problems: list[Problem] = []
+    why = why or _attempt(lambda: problems.extend(rule.check(ds, opts, context)))
+    found, where = [], []
+    if why is None or problems:  # what a failing rule reported before it failed is kept
+        converted: list = []
+        unconverted = _attempt(lambda: converted.append(to_findings(ds, rule, settings.severity[rule.code], problems)))
+        why = why or unconverted
+        if converted:
+            found, where = converted[0]
+    return found, where, [rule_failed(ds.path, rule, why)] if why is not None else []
+
+
+def _run_passes(ds: Dataset, active: list, context: RunContext, late: bool = False) -> dict[str, str]:
+    """Open the passes (early or late ones) the active rules need, let the rules that configure
+    one say how (early), run each once into ``context.results``; {code: why} for the rules that
+    cannot run (a pass or their own prepare hook failed)."""
+    needed = [name for name in passes.expand(name for rule, _ in active for name in rule.passes)
+              if passes.PASSES[name].late == late]
     broken: dict[str, str] = {}  # pass -> why it failed
     for name in needed:
         why = _attempt(lambda: passes.PASSES[name].open(ds, context))
         if why is not None:
             broken[name] = why
     failed: dict[str, str] = {}
-    for rule, opts in active:
+    for rule, opts in active if not late else ():
         why = next((broken[p] for p in rule.passes if p in broken), None)
         if why is None and rule.prepare is not None:
             why = _attempt(lambda: rule.prepare(ds, opts, context))

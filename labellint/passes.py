@@ -1,7 +1,7 @@
-"""Passes: work done once per file for every rule that needs it, before any rule checks.
+"""Passes: work done once per file for every rule that needs it, before the rules that use it.
 
-A rule names what it needs in ``REQUIRES``: a pass ("images", "embeddings", "predictions") or
-a bare run input. The engine opens each pass a file's enabled rules need (with the passes it
+A rule names what it needs in ``REQUIRES``: a pass ("images", "embeddings", "predictions",
+"segmentations") or a bare run input. The engine opens each pass a file's enabled rules need (with the passes it
 builds on), lets the rules that configure a pass say so in their ``prepare`` hook (LL406 sets
 the pixel limit, LL501 asks for crops of its context), runs each pass once, and hands its result
 to every rule in the context (``context.result(name)``). A rule whose run inputs are missing is
@@ -13,6 +13,11 @@ The results:
 * ``embeddings``: the crops of every box, embedded (cut during the images pass); a rule reads its
   own with :func:`labellint.embed.embeddings`.
 * ``predictions``: the run's :class:`labellint.gate.predictions.Predictions`.
+* ``segmentations``: every annotation's segmentation summarised
+  (:func:`labellint.geometry.segmentations`). A *late* pass: on a large file the loader's
+  children are still summarising the polygons when the rules start, so the engine runs the
+  rules that need no late pass first and this pass and its rules after them (their findings
+  keep the registry's order).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ class Pass:
     after: tuple  # passes it builds on: opened before it, run before it
     open: Callable  # (ds, context): before the rules' prepare hooks
     run: Callable  # (ds, context) -> result
+    late: bool = False  # run after the rules that need no late pass (see the module's doc)
 
 
 def _images_open(ds, context):
@@ -56,10 +62,17 @@ def _predictions_run(ds, context):
     return context.predictions
 
 
+def _segmentations_run(ds, context):
+    from labellint import geometry
+
+    return geometry.segmentations(ds)
+
+
 PASSES: dict[str, Pass] = {
     "images": Pass("images", ("images",), (), _images_open, _images_run),
     "embeddings": Pass("embeddings", ("images", "backbone"), ("images",), _nothing, _embeddings_run),
     "predictions": Pass("predictions", ("predictions",), (), _nothing, _predictions_run),
+    "segmentations": Pass("segmentations", (), (), _nothing, _segmentations_run, late=True),
 }
 
 

@@ -42,6 +42,7 @@ NAME = "invalid-polygon"
 SEVERITY = "error"
 OPTIONS: dict = {}
 FIX = "none"
+REQUIRES = ("segmentations",)  # the polygon summary: a late pass (labellint.passes)
 _LISTED = 10  # polygons named in one finding; an entry of a million broken ones says how many more
 
 

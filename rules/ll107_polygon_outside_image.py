@@ -46,6 +46,7 @@ SEVERITY = "error"
 OPTIONS = {"tolerance_px": 1.0}
 OPTION_RANGES = {"tolerance_px": (0, None)}
 FIX = "safe"
+REQUIRES = ("segmentations",)  # the polygon summary: a late pass (labellint.passes)
 
 
 def check(ds, options):

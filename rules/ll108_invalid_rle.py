@@ -43,6 +43,7 @@ NAME = "invalid-rle"
 SEVERITY = "error"
 OPTIONS: dict = {}
 FIX = "none"
+REQUIRES = ("segmentations",)  # the polygon summary: a late pass (labellint.passes)
 
 
 def check(ds, options):

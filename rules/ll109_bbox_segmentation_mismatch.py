@@ -44,6 +44,7 @@ SEVERITY = "warning"
 OPTIONS = {"min_iou": 0.9, "tolerance_px": 2.0}
 OPTION_RANGES = {"min_iou": (0, 1), "tolerance_px": (0, None)}
 FIX = "unsafe"
+REQUIRES = ("segmentations",)  # the polygon summary: a late pass (labellint.passes)
 
 
 def _fmt(box) -> str:

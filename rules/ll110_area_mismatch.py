@@ -43,6 +43,7 @@ SEVERITY = "warning"
 OPTIONS = {"relative_tolerance": 0.1}
 OPTION_RANGES = {"relative_tolerance": (0, None)}
 FIX = "safe"
+REQUIRES = ("segmentations",)  # the polygon summary: a late pass (labellint.passes)
 
 # COCO's area is the rasterised mask's pixel count; for random polygons it differs from the exact
 # polygon area by up to about 0.55 x (width + height), most for the smallest shapes

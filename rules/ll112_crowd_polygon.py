@@ -42,6 +42,7 @@ NAME = "crowd-polygon"
 SEVERITY = "warning"
 OPTIONS: dict = {}
 FIX = "unsafe"
+REQUIRES = ("segmentations",)  # the polygon summary: a late pass (labellint.passes)
 
 
 def check(ds, options):

@@ -220,6 +220,38 @@ def test_a_pass_runs_once_for_every_rule_that_needs_it_and_its_failure_is_each_r
     assert all(f.rule_failed and "OSError: disk gone" in f.message for f in found)
 
 
+def test_rules_on_a_late_pass_run_after_the_others_and_report_in_registry_order(monkeypatch):
+    """A late pass (work the loader finishes in the background) runs after every rule that does
+    not need it; the findings come out as if the rules had run in the registry's order."""
+    from labellint import passes
+    from labellint.findings import Problem
+
+    order = []
+
+    def late_run(ds, context):
+        order.append("pass")
+        return "summary"
+
+    monkeypatch.setitem(passes.PASSES, "toy_late", passes.Pass("toy_late", (), (), lambda ds, c: None, late_run,
+                                                               late=True))
+
+    def rule(name):
+        def check(ds, options, context):
+            order.append(name)
+            yield Problem(name, annotation=0)
+        return check
+
+    late = registry.Rule("XX930", "late", Severity.WARNING, {}, "none", "L.", rule("late"), passes=("toy_late",))
+    first = registry.Rule("XX931", "first", Severity.WARNING, {}, "none", "F.", rule("first"))
+    second = registry.Rule("XX932", "second", Severity.WARNING, {}, "none", "S.", rule("second"))
+    ds = load_bytes(json.dumps(coco()).encode(), "x.json")
+    found, _ = engine.lint_file(ds, _settings(late, first, second))
+    assert order == ["first", "second", "pass", "late"]
+    assert [f.message for f in found] == ["late", "first", "second"]
+    by = registry.by_code()
+    assert all(by[c].passes == ("segmentations",) for c in ("LL106", "LL107", "LL108", "LL109", "LL110", "LL112"))
+
+
 def test_requires_names_passes_and_the_inputs_behind_them():
     by = registry.by_code()
     assert by["LL501"].passes == ("images", "embeddings") and by["LL501"].requires == ("images", "backbone")

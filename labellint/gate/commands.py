@@ -130,19 +130,37 @@ def _config(model, epochs, batch_size, image_size, lr, seed, device, backbone_we
 @click.argument("train_file", metavar="TRAIN.json", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--images", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Image root: file_name values are resolved under it.")
-@click.option("--val", "val_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Validation COCO file (a fixed benchmark split): predictions and metrics are on it.")
+@click.option("--val", "val_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Validation COCO file (a fixed benchmark split): predictions and metrics are on it. "
+                   "Required unless --folds.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Run folder: model.pt, predictions.json, metrics.json, config.json.")
+              help="Run folder: model.pt, predictions.json, metrics.json, config.json (with --folds: "
+                   "fold-1/ ... fold-K/, folds.json and the merged predictions.json).")
 @click.option("--predict", "predict_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Also write predictions on this COCO file (RUN/predictions-NAME.json), e.g. for "
                    "`labellint check --predictions`. Repeatable.")
+@click.option("--folds", type=click.IntRange(2), default=None,
+              help="Cross-validate: K models, each trained on K-1 folds of TRAIN.json's images and predicting "
+                   "the fold it did not see; OUT/predictions.json holds every image's out-of-fold predictions "
+                   "for `labellint check --predictions`. A killed run continues at its fold.")
 @_train_options
-def train_cmd(train_file, images, val_file, out, predict_files, **recipe):
-    """Train a torchvision detector on TRAIN.json and evaluate it on --val."""
+def train_cmd(train_file, images, val_file, out, predict_files, folds, **recipe):
+    """Train a torchvision detector on TRAIN.json and evaluate it on --val (or cross-validate with --folds)."""
     from labellint.gate import train as train_mod
 
     config = _config(**recipe)
+    if folds is not None:
+        if val_file is not None or predict_files:
+            raise click.UsageError("--folds predicts the held-out folds of TRAIN.json: leave out --val and --predict")
+        from labellint.gate import folds as folds_mod
+
+        manifest = folds_mod.cross_validate(train_file, images, out, config, folds, console=_console(stderr=True))
+        aps = ", ".join(f"{f['AP50']:.3f}" for f in manifest["per_fold"])
+        click.echo(f"wrote {out / 'predictions.json'}: {manifest['predictions']} out-of-fold predictions from "
+                   f"{folds} models (held-out AP50 per fold against these labels: {aps})")
+        return
+    if val_file is None:
+        raise click.UsageError("--val is required (or --folds K to cross-validate)")
     run = train_mod.train(train_file, val_file, images, out, config, console=_console(stderr=True),
                           predict_files=predict_files)
     m = run.metrics

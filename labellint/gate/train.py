@@ -108,18 +108,20 @@ def _warn(console, message: str) -> None:
         console.print(Text(f"labellint: warning: {message}", style="yellow"))
 
 
-def train(train_file, val_file, images, out, config: TrainConfig, console=None, predict_files=()) -> Run:
+def train(train_file, val_file, images, out, config: TrainConfig, console=None, predict_files=(), label="") -> Run:
+    """Train, predict on ``val_file`` and evaluate; ``label`` starts the progress bar's line (the
+    fold of a cross-validation)."""
     torch, _ = require_torch()
     threads = torch.get_num_threads()
     if config.threads:
         torch.set_num_threads(config.threads)
     try:
-        return _train(train_file, val_file, images, out, config, console, predict_files)
+        return _train(train_file, val_file, images, out, config, console, predict_files, label)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(train_file, val_file, images, out, config: TrainConfig, console, predict_files) -> Run:
+def _train(train_file, val_file, images, out, config: TrainConfig, console, predict_files, label="") -> Run:
     torch, torchvision = require_torch()
     from labellint import progress
     from labellint.gate import models
@@ -168,7 +170,8 @@ def _train(train_file, val_file, images, out, config: TrainConfig, console, pred
     history = []
     step = 0
     with progress.bar(console or _null_console()) as bar:
-        task = bar.add_task(f"training {config.model}", total=total)
+        lead = f"{label} · " if label else ""
+        task = bar.add_task(f"{lead}training {config.model}", total=total)
         for epoch in range(1, config.epochs + 1):
             model.train()
             running, count = 0.0, 0
@@ -192,9 +195,10 @@ def _train(train_file, val_file, images, out, config: TrainConfig, console, pred
                 step += 1
                 running += value
                 count += 1
-                bar.update(task, advance=1, description=f"epoch {epoch}/{config.epochs} · loss {running / count:.3f}")
+                bar.update(task, advance=1,
+                           description=f"{lead}epoch {epoch}/{config.epochs} · loss {running / count:.3f}")
             history.append({"epoch": epoch, "loss": running / max(count, 1), "lr": optimizer.param_groups[0]["lr"]})
-        bar.update(task, description="predicting on the val images")
+        bar.update(task, description=f"{lead}predicting on the {'held-out' if label else 'val'} images")
         predictions = predict(model, val_items, cmap, config, device, masks)
 
     out.mkdir(parents=True, exist_ok=True)

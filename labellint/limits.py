@@ -41,7 +41,7 @@ _define("max_image_bytes", 1_073_741_824, "bytes of one image file read (LL406 o
 _define("max_overlap_pairs_per_box", 64, "box pairs compared per box of an image by the duplicate rules (LL201, LL202)")
 _define("max_quoted_chars", 200, "characters of a dataset string (a class or file name) quoted in a message")
 _define("max_message_chars", 2000, "characters of one finding's message, suggestion or fix title")
-_define("max_model_pairs", 50_000_000, "(label, prediction) pairs of one file compared by the rules LL601-LL603")
+_define("max_model_pairs", 50_000_000, "(label, prediction) pairs of one file compared by the rules LL601-LL604")
 _define("max_polygon_outline", 1_000_000, "pixels of polygon outline a fix rasterises for one area (pycocotools: 80 bytes each)")
 _define("max_decisions_bytes", 268_435_456, "bytes of a decisions file that labellint apply reads")
 

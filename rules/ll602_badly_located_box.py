@@ -9,7 +9,11 @@ whose own prediction, of any confidence, covers it at IoU 0.9 or more is where t
 it. The others are scored as ObjectLab scores badly located boxes: the best similarity among
 those predictions (0.9 x IoU + 0.1 x closeness of the centres). It is an issue when that score
 is at most `threshold_scale` times the AP of the predictions for the class (measured against
-this file's labels). The message gives the box the model proposes; the suggestion is the
+this file's labels), or when every one of those predictions overlaps the label by less than
+`max_iou`: the model finds this very object (the prediction is the label's own, and confident)
+but draws it shifted or resized by a third or more. ObjectLab's threshold alone, about 0.15 for
+a good detector, lets through only boxes the model barely overlaps (IoU below about 0.1) and
+misses most shifted boxes. The message gives the box the model proposes; the suggestion is the
 (unchanged) class.
 
 ## Why it matters
@@ -39,6 +43,10 @@ The examples need predictions; with these, the bad file is reported and the good
   (ObjectLab's low-probability threshold).
 - `min_iou` (float, default 0.05): a prediction overlapping the label by less is another object,
   not this one placed elsewhere.
+- `max_iou` (float, default 0.6): a label whose own confident predictions all overlap it by less
+  is reported whatever its score (a box shifted by half its width along one side has IoU 0.33;
+  resized x1.6 about its object, 0.39; a good detector's box on a well-drawn label is
+  usually above 0.7). 0 turns this off: ObjectLab's score alone.
 - `threshold_scale` (float, default 0.2): a box is reported when its score is at most this times
   its class's AP (ObjectLab: 0.25 x 0.8).
 - `alpha` (float, default 0.9): weight of IoU against the distance of the centres in the similarity.
@@ -53,8 +61,9 @@ from labellint.toolkit import objectlab
 CODE = "LL602"
 NAME = "badly-located-box"
 SEVERITY = "warning"
-OPTIONS = {"min_confidence": 0.5, "min_iou": 0.05, "threshold_scale": 0.2, "alpha": 0.9}
-OPTION_RANGES = {"min_confidence": (0, 1), "min_iou": (0, 1), "threshold_scale": (0, None), "alpha": (0, 1)}
+OPTIONS = {"min_confidence": 0.5, "min_iou": 0.05, "max_iou": 0.6, "threshold_scale": 0.2, "alpha": 0.9}
+OPTION_RANGES = {"min_confidence": (0, 1), "min_iou": (0, 1), "max_iou": (0, 1), "threshold_scale": (0, None),
+                 "alpha": (0, 1)}
 FIX = "unsafe"
 REQUIRES = ("predictions",)
 
@@ -62,10 +71,11 @@ REQUIRES = ("predictions",)
 def check(ds, options, context):
     prepared = objectlab.model_scores(ds, options, context)
     scale = float(options["threshold_scale"])
-    for ann, pred, score in objectlab.badly_located(prepared, float(options["min_confidence"]), one_to_one=True,
-                                                    min_iou=float(options["min_iou"])):
+    max_iou = float(options["max_iou"])
+    for ann, pred, score, best_iou in objectlab.located(prepared, float(options["min_confidence"]), one_to_one=True,
+                                                        min_iou=float(options["min_iou"])):
         cls = int(ds.ann_category_row[ann])
-        if score > objectlab.threshold(prepared, cls, scale):
+        if score > objectlab.threshold(prepared, cls, scale) and best_iou >= max_iou:
             continue
         name = ds.category_name(cls)
         iou = objectlab.box_iou(ds.annotations.bbox[ann], prepared.pred_box[pred])

@@ -1,4 +1,4 @@
-"""Hostile and unusual input for the model-based rules (LL601-LL603) and `labellint evaluate` (issue 12).
+"""Hostile and unusual input for the model-based rules (LL601-LL604) and `labellint evaluate` (issue 12).
 
 * A prediction belongs to the label it overlaps most: the box the model draws on one pawn never
   moves, relabels or accuses the pawn next to it, whatever the scores; a prediction that barely
@@ -170,6 +170,28 @@ def test_a_prediction_on_a_label_is_never_an_overlooked_object():
     assert len(found) == 1 and "[150, 60, 30, 30]" in found[0].message
 
 
+# -- LL604: any class supports a box; an image the model is silent on is not judged ----------------
+def test_a_spurious_box_needs_a_real_overlap_and_ranks_by_the_models_confidence():
+    # image 1: the model finds the pawn at 0.95 and nothing at [120, 50, 20, 20]; image 2: the same
+    # at 0.4. min_iou = 0 still needs an overlap: a confident prediction elsewhere supports nothing
+    doc = doc_of([{"category_id": 1, "bbox": PAWN_A}, {"category_id": 1, "bbox": [120, 50, 20, 20]},
+                  {"category_id": 1, "bbox": PAWN_A, "image_id": 2},
+                  {"category_id": 1, "bbox": [120, 50, 20, 20], "image_id": 2}], n_images=2)
+    dets = [det(PAWN_A, 0.95), det(PAWN_A, 0.4, image_id=2)]
+    for options in ({}, {"min_iou": 0.0}):
+        found = findings("LL604", doc, dets, **options)
+        assert [f.annotation_id for f in found] == [2, 4], [f.message for f in found]
+        assert [round(f.score, 2) for f in found] == [0.95, 0.4]
+    assert [f.annotation_id for f in findings("LL604", doc, dets, min_confidence=0.5)] == [2]  # image 2: silent
+
+
+def test_boxes_the_loader_cannot_place_are_not_spurious():
+    """Unknown category, zero width, non-finite corner: other rules' findings, never a deletion here."""
+    doc = doc_of([{"category_id": 1, "bbox": PAWN_A}, {"category_id": 9, "bbox": [120, 50, 20, 20]},
+                  {"category_id": 1, "bbox": [120, 50, 0, 20]}, {"category_id": 1, "bbox": [1e308, 50, 1e308, 20]}])
+    assert findings("LL604", doc, [det(PAWN_A, 0.95)]) == []
+
+
 # -- bounded work, hostile values ----------------------------------------------------------------
 def test_the_pairs_compared_are_bounded(tmp_path, monkeypatch):
     doc = doc_of([{"category_id": 1, "bbox": [float(x), 10, 5, 5]} for x in range(0, 150, 10)])
@@ -207,8 +229,8 @@ def test_hostile_ids_and_boxes_are_no_crash():
            "categories": [{"id": -7, "name": "can"}]}
     dets = [det([2, 2, 12, 12], 0.9, -7, -5), det([1e308, 2, 1e308, 12], 0.99, -7, 2**62),
             det([30, 2, 12, 12], 0.99, -7, -5)]
-    for code in ("LL601", "LL602", "LL603"):
-        found = findings(code, doc, dets, threshold_scale=50.0)
+    for code in ("LL601", "LL602", "LL603", "LL604"):
+        found = findings(code, doc, dets, **({} if code == "LL604" else {"threshold_scale": 50.0}))
         assert not [f for f in found if f.extra.get("rule_failed")], [f.message for f in found]
     assert ["[30, 2, 12, 12]" in f.message for f in findings("LL601", doc, dets)] == [True]
 

@@ -1,4 +1,4 @@
-"""The model-based rules LL601-LL603 (`labellint check --predictions PRED.json`), ObjectLab's scoring.
+"""The model-based rules LL601-LL604 (`labellint check --predictions PRED.json`), ObjectLab's scoring.
 
 Their documented examples run here with the predictions the docs give; scores are checked
 against cleanlab's own implementation when cleanlab is installed (it is never needed at run
@@ -23,7 +23,7 @@ from labellint.gate import objectlab
 from labellint.gate import predictions as predictions_mod
 from test_gate_fixtures import shared_runs
 
-CODES = ("LL601", "LL602", "LL603")
+CODES = ("LL601", "LL602", "LL603", "LL604")
 
 
 def rule(code):
@@ -218,6 +218,8 @@ def test_a_trained_detector_points_at_labels_broken_on_purpose(runs, tmp_path):
     swapped_ids = {doc["annotations"][row]["id"]: names[(doc["annotations"][row]["category_id"] - 2) % 3 + 1]
                    for row in swapped}
     moved_ids = {doc["annotations"][row]["id"] for row in moved}
+    untouched = [row for row in good if row not in broken_rows and row not in dropped_rows]
+    host = doc["annotations"][untouched[0]]["image_id"]  # an image on which the model finds a label well
     doc["annotations"] = [a for a in doc["annotations"] if a["id"] not in dropped]
     # ObjectLab is a ranking: with the thresholds opened wide (a small model trained for a minute
     # reaches few of ObjectLab's default ones), the broken labels must rank among the first ten
@@ -234,3 +236,28 @@ def test_a_trained_detector_points_at_labels_broken_on_purpose(runs, tmp_path):
     assert dropped_images <= {f.image_id for f in over}, [(f.image_id, round(f.score, 3)) for f in over]
     # with ObjectLab's own thresholds the same file yields far fewer findings than labels
     assert len(findings("LL603", broken, preds)) < len(doc["annotations"]) / 4
+    # the moved boxes (IoU about 0.09 with the model's) are found with LL602's defaults too: their
+    # own confident prediction overlaps them by less than max_iou
+    assert moved_ids <= {f.annotation_id for f in findings("LL602", broken, preds)}
+    # LL604: a box drawn on background of that image is reported near the top; the moved and the
+    # swapped boxes are not (a prediction, of any class, covers them: they are LL602's and LL603's)
+    spurious = _background_box(doc, preds, host)
+    doc["annotations"].append({"id": max(a["id"] for a in doc["annotations"]) + 1, "image_id": host,
+                               "category_id": 1, "bbox": spurious, "area": spurious[2] * spurious[3], "iscrowd": 0})
+    found = findings("LL604", json.dumps(doc), preds)
+    ids = [f.annotation_id for f in found]
+    assert doc["annotations"][-1]["id"] in ids[:10], [(f.annotation_id, round(f.score, 3)) for f in found[:12]]
+    assert not (moved_ids | set(swapped_ids)) & set(ids), ids
+
+
+def _background_box(doc, preds, image_id, size=16):
+    """A box on ``image_id`` that touches no label and no prediction of confidence 0.3 or more."""
+    im = next(i for i in doc["images"] if i["id"] == image_id)
+    taken = [a["bbox"] for a in doc["annotations"] if a["image_id"] == image_id]
+    taken += [list(b) for b, i, s in zip(preds.bbox, preds.image_id, preds.score) if i == image_id and s >= 0.3]
+    for y in range(0, im["height"] - size, 4):
+        for x in range(0, im["width"] - size, 4):
+            box = [float(x), float(y), float(size), float(size)]
+            if all(objectlab.box_iou(box, t) == 0 for t in taken):
+                return box
+    pytest.fail(f"no background left on image {image_id}")

@@ -9,6 +9,8 @@ implements it; this is a vectorised re-implementation, cleanlab is not needed at
   image has no label of that class, ``min_similarity * (1 - confidence)``.
 * **badly located** (one score per label): the best similarity to a prediction of the label's
   class with confidence > ``min_confidence`` that overlaps it; 1 when there is none.
+* **spurious** (LL604, not an ObjectLab score): a label that no confident prediction of any
+  class overlaps, on an image where the model makes confident predictions.
 * **swapped** (one score per label): ``max(min_similarity, 1 - best similarity)`` over the
   predictions of *other* classes with confidence > ``min_confidence``; 1 when there is none;
   ``min_similarity`` when another label of another class sits on the same box (IoU >= 0.95).
@@ -27,6 +29,12 @@ conditions (``one_to_one=True``), so that no label answers for a box the model d
 * a badly located label needs an owned prediction at IoU >= ``min_iou`` (one that barely touches
   it is another object), and a label that owns a same-class prediction, of any confidence, at
   IoU >= ``WELL_LOCATED`` is where the model puts it, never badly located.
+
+LL602 adds one more way in (:func:`located` gives it the best IoU with those predictions): a
+label whose confident own predictions all overlap it by less than its ``max_iou`` is reported
+whatever its ObjectLab score. ObjectLab's threshold (0.2 x the class's AP) only lets through
+similarities below about 0.15, i.e. IoU below about 0.1 for a good detector, and misses the boxes
+shifted or resized by a third to a half of their size (IoU 0.2-0.6) that are the common case.
 """
 
 from __future__ import annotations
@@ -341,6 +349,13 @@ def badly_located(prepared: Prepared, min_confidence: float, one_to_one: bool = 
 
     With ``one_to_one``, a label is only compared with the predictions it owns and overlaps by at
     least ``min_iou``, and a label owning a same-class prediction at IoU >= WELL_LOCATED is skipped."""
+    for ann, pred, sim, _ in located(prepared, min_confidence, one_to_one, min_iou):
+        yield ann, pred, sim
+
+
+def located(prepared: Prepared, min_confidence: float, one_to_one: bool = False, min_iou: float = 0.0):
+    """:func:`badly_located` with a fourth value: the best IoU of the label with the predictions it
+    was compared with (the candidates), which says how far off the model puts it."""
     score = prepared.pred_score
     for im in prepared.images:
         if len(im.labels) == 0 or len(im.preds) == 0:
@@ -358,7 +373,7 @@ def badly_located(prepared: Prepared, min_confidence: float, one_to_one: bool = 
             if not cand.any():
                 continue
             j = int(np.flatnonzero(cand)[np.argmax(im.sim[i, cand])])
-            yield int(im.labels[i]), int(im.preds[j]), float(im.sim[i, j])
+            yield int(im.labels[i]), int(im.preds[j]), float(im.sim[i, j]), float(im.iou[i, cand].max())
 
 
 def swapped(prepared: Prepared, min_confidence: float, overlapping_label_check: bool = True,
@@ -385,6 +400,29 @@ def swapped(prepared: Prepared, min_confidence: float, overlapping_label_check: 
                 continue
             j = int(np.flatnonzero(cand)[np.argmax(im.sim[i, cand])])
             yield int(im.labels[i]), int(im.preds[j]), max(prepared.min_similarity, 1 - float(im.sim[i, j]))
+
+
+def unsupported(prepared: Prepared, min_confidence: float, min_iou: float):
+    """(annotation row, support, confident) for labels that no prediction of any class with
+    confidence >= ``min_confidence`` overlaps at IoU >= ``min_iou``, on images where the model
+    makes at least one such prediction (elsewhere it is silent, not disagreeing). ``support``:
+    the scores of the image's confident predictions that support some label; ``confident``: the
+    scores of all its confident predictions."""
+    score = prepared.pred_score
+    for im in prepared.images:
+        if len(im.labels) == 0 or len(im.preds) == 0:
+            continue
+        conf = score[im.preds] >= min_confidence
+        if not conf.any():
+            continue
+        hits = (im.iou >= min_iou) & (im.iou > 0) & conf[None, :]  # (labels, preds): a support overlaps
+        lonely = np.flatnonzero(~hits.any(axis=1))
+        if lonely.size == 0:
+            continue
+        support = score[im.preds[hits.any(axis=0)]]
+        confident = score[im.preds[conf]]
+        for i in lonely.tolist():
+            yield int(im.labels[i]), support, confident
 
 
 def box_text(b) -> str:

@@ -2,7 +2,7 @@
 contract (:mod:`labellint.findings`: Problem, Fix, set_field, delete, Severity).
 
 A rule imports from here and nowhere else in labellint (a test checks it), so that the engine's
-subsystems can change shape without touching 43 rules, and a helper two rules need lives here
+subsystems can change shape without touching 44 rules, and a helper two rules need lives here
 once. What is here:
 
 * the Dataset's vocabulary: ``MISSING_ID``, ``idvalues`` (how ids are shown and compared),

@@ -17,7 +17,14 @@ scoring (neither positive nor negative), for all three methods alike. Numbers wi
 exclusion are printed too. The list comes from LL501's own flags, so real errors that LL501
 misses are not in it (they stay in the scoring as negatives, where they cost every method).
 
-Usage: python benchmarks/bench_embed_quality.py [--shared ../shared] [--seed 0] [--rate 0.05]
+Small objects (issue 14 part 5): ``--box-side 28`` first shrinks every photo (written to a
+temporary folder, PNG, Lanczos) by one factor so that the median box side, sqrt(w * h), becomes
+about 28 px; boxes and image sizes are scaled alike; the injection and the scoring are unchanged.
+A proxy for sets of small, low-resolution objects (faces in crowds). ``--probe`` adds a row (a+):
+LL501's recipe with its kNN probabilities averaged with a 5-fold linear probe's out-of-fold
+probabilities (labellint.embed.consistency.linear_probe; not what the rule runs).
+
+Usage: python benchmarks/bench_embed_quality.py [--shared ../shared] [--seed 0] [--rate 0.05] [--box-side 28] [--probe]
 """
 
 from __future__ import annotations
@@ -87,6 +94,38 @@ def inject(doc: dict, origin: list, rate: float, seed: int, kinds: dict | None =
     return chosen
 
 
+def box_side(doc: dict) -> float:
+    """The median box side, sqrt(w * h), in pixels."""
+    b = np.array([a["bbox"] for a in doc["annotations"]], dtype=np.float64).reshape(-1, 4)
+    return float(np.median(np.sqrt(np.clip(b[:, 2], 0, None) * np.clip(b[:, 3], 0, None))))
+
+
+def downscale(doc: dict, root: Path, out: Path, side: float) -> float:
+    """Shrink every image of ``doc`` (under ``root``) into ``out`` so that the median box side
+    becomes about ``side`` px; scale boxes, areas and image sizes in ``doc`` alike. Returns the
+    factor."""
+    from PIL import Image
+
+    factor = side / box_side(doc)
+    if not 0 < factor < 1:
+        raise SystemExit(f"--box-side {side}: the median box side is {box_side(doc):.0f} px already")
+    scale = {}
+    for im in doc["images"]:
+        w, h = max(1, round(im["width"] * factor)), max(1, round(im["height"] * factor))
+        dest = out / im["file_name"]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with Image.open(root / im["file_name"]) as pic:
+            pic.convert("RGB").resize((w, h), Image.Resampling.LANCZOS).save(dest.with_suffix(".png"))
+        scale[im["id"]] = (w / im["width"], h / im["height"])
+        im.update(width=w, height=h, file_name=str(Path(im["file_name"]).with_suffix(".png")))
+    for a in doc["annotations"]:
+        sx, sy = scale[a["image_id"]]
+        x, y, bw, bh = a["bbox"]
+        a["bbox"] = [x * sx, y * sy, bw * sx, bh * sy]
+        a["area"] = a["bbox"][2] * a["bbox"][3]
+    return factor
+
+
 def metrics(truth: np.ndarray, flagged: np.ndarray, score: np.ndarray, keep: np.ndarray) -> dict:
     from sklearn.metrics import roc_auc_score
 
@@ -104,6 +143,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rate", type=float, default=0.05)
     ap.add_argument("--k", type=int, default=None, help="override LL501's k (default: the rule's)")
+    ap.add_argument("--box-side", type=float, default=None,
+                    help="shrink the photos so that the median box side sqrt(w*h) is about this many px")
+    ap.add_argument("--probe", action="store_true",
+                    help="also score LL501's recipe with a linear probe's out-of-fold probabilities averaged in")
     args = ap.parse_args(argv)
     root = args.shared / "data" / "chess_pieces"
     model = args.shared / "models" / "mobilenetv2-12-int8-embed.onnx"
@@ -120,14 +163,19 @@ def main(argv=None) -> int:
     doc, origin = merged_coco(root)
     kinds: dict = {}
     swapped = inject(doc, origin, args.rate, args.seed, kinds)
+    full_side = box_side(doc)
     with tempfile.TemporaryDirectory() as tmp:
+        images = root
+        if args.box_side:
+            images = Path(tmp) / "images"
+            downscale(doc, root, images, args.box_side)
         path = Path(tmp) / "chess_all.json"
         path.write_text(json.dumps(doc))
         ds = load(path, "chess_all.json")
         options = dict(rule.OPTIONS)
         if args.k:
             options["k"] = args.k
-        context = RunContext(images=root, backbone=str(model), source=path)
+        context = RunContext(images=images, backbone=str(model), source=path)
         t0 = time.perf_counter()
         problems = list(rule.check(ds, options, context))
         t_rule = time.perf_counter() - t0
@@ -175,14 +223,27 @@ def main(argv=None) -> int:
     cl_score = np.zeros(n)
     cl_score[rows] = 1.0 - issues["label_score"].to_numpy()
 
+    print(f"median box side sqrt(w*h): {box_side(doc):.1f} px (full resolution {full_side:.1f} px; "
+          f"photos {doc['images'][0]['width']}x{doc['images'][0]['height']})")
     print(f"chess_pieces, all splits: {n} boxes, {len(rows)} embedded, {int(truth.sum())} swaps injected "
           f"(rate {args.rate}, seed {args.seed}); {int(real.sum())} confirmed real errors excluded")
     print(f"LL501 options: {{k: {options['k']}, exclude_same_image: {options['exclude_same_image']}, "
           f"min_class_support: {options['min_class_support']}, context: {options['context']}}}; "
           f"rule time {t_rule:.1f} s (embedding included), Datalab {t_cl:.1f} s")
+    methods = [("(a) LL501", ours_flag, ours_score)]
+    if args.probe:
+        t2 = time.perf_counter()
+        judged = verdict.given >= 0
+        probe = consistency.linear_probe(vectors, np.where(judged, judged_classes, -1), len(ds.categories))
+        both = consistency.judge(nb.index, nb.similarity, judged_classes, len(ds.categories),
+                                 min_support=options["min_class_support"], probe=probe)
+        print(f"linear probe: {time.perf_counter() - t2:.1f} s")
+        probe_flag, probe_score = np.zeros(n, bool), np.zeros(n)
+        probe_flag[rows], probe_score[rows] = both.flagged, both.score
+        methods.append(("(a+) LL501 + probe", probe_flag, probe_score))
+    methods += [("(b) Encord 9-NN share", enc_flag, enc_score), ("(c) cleanlab Datalab", cl_flag, cl_score)]
     rows_out = []
-    for name, flag, score in (("(a) LL501", ours_flag, ours_score), ("(b) Encord 9-NN share", enc_flag, enc_score),
-                              ("(c) cleanlab Datalab", cl_flag, cl_score)):
+    for name, flag, score in methods:
         m = metrics(truth, flag, score, keep_clean)
         s = metrics(truth, flag, score, keep_all)
         rows_out.append((name, m, s))

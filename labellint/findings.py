@@ -33,14 +33,15 @@ class Severity(enum.IntEnum):
 
 @dataclass(frozen=True)
 class Edit:
-    """One change to the file: set a field of an entry, or delete the entry.
+    """One change to the file: set a field of an entry, delete the entry, or append a new one.
 
     ``section``/``index`` name the entry by its position (``/annotations/12``), as Problems do;
-    ``value`` is plain JSON (numbers, strings, lists)."""
+    ``value`` is plain JSON (numbers, strings, lists). An appended entry (``index`` -1, ``value``
+    its fields) gets the next unused id when the edits are applied."""
 
     section: str  # "images", "annotations" or "categories"
     index: int
-    op: str  # "set" or "delete"
+    op: str  # "set", "delete" or "append"
     field: str | None = None
     value: Any = None
 
@@ -64,7 +65,8 @@ class Fix:
         return self.edits
 
     def entities(self) -> set[tuple[str, int]]:
-        return {(e.section, e.index) for e in self.resolved()}
+        """The existing entries it edits (an appended entry is no existing one)."""
+        return {(e.section, e.index) for e in self.resolved() if e.op != "append"}
 
 
 def set_field(section: str, index: int, name: str, value: Any) -> Edit:
@@ -73,6 +75,11 @@ def set_field(section: str, index: int, name: str, value: Any) -> Edit:
 
 def delete(section: str, index: int) -> Edit:
     return Edit(section, int(index), "delete")
+
+
+def append(section: str, fields: dict) -> Edit:
+    """A new entry at the end of ``section``, with ``fields`` and the next unused id."""
+    return Edit(section, -1, "append", None, dict(fields))
 
 
 @dataclass

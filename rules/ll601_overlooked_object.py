@@ -1,14 +1,22 @@
 """Objects the model finds with high confidence where no box is labelled.
 
 ## What it does
-With `--predictions PRED.json` (a detector's COCO results on this file's images), reports each
-prediction of confidence at least `min_confidence` that overlaps no labelled box of any class,
-scored as ObjectLab scores overlooked objects: the prediction's similarity to the nearest label
-of its class in the image (0.9 x IoU + 0.1 x closeness of the centres), or, when the image has
-no label of that class, the smallest similarity in the dataset times (1 - confidence). It is an
-issue when that score is at most `threshold_scale` times the AP of the predictions for the
-class (measured against this file's labels), so classes the model knows well are trusted more.
-The suggestion is the predicted class; the message gives the predicted box.
+With `--predictions PRED.json` (a detector's COCO results on this file's images), reports
+predictions of confidence at least `min_confidence` where no box is labelled:
+
+- a prediction that overlaps no labelled box of any class, scored as ObjectLab scores overlooked
+  objects: its similarity to the nearest label of its class in the image (0.9 x IoU + 0.1 x
+  closeness of the centres), or, when the image has no label of that class, the smallest
+  similarity in the dataset times (1 - confidence). It is an issue when that score is at most
+  `threshold_scale` times the AP of the predictions for the class (measured against this file's
+  labels), so classes the model knows well are trusted more;
+- a prediction that touches labelled neighbours but that no label explains: none overlaps it at
+  IoU `max_iou` or more (a label there is this object, of the right class or not: LL603's), and
+  it is not the closest same-class prediction of a label that the model finds nowhere better
+  (that label is this object drawn in the wrong place: LL602's). Objects packed together (chess
+  pieces, shelves, crowds) are missed this way, which ObjectLab's score never considers.
+
+The suggestion is the predicted class; the message gives the predicted box, and the fix adds it.
 
 ## Why it matters
 An object left unlabelled teaches the detector that it is background: the model is punished for
@@ -37,37 +45,58 @@ The examples need predictions; with these, the bad file is reported and the good
 - `threshold_scale` (float, default 0.2): a prediction is reported when its score is at most this
   times its class's AP (ObjectLab: 0.25 x 0.8).
 - `alpha` (float, default 0.9): weight of IoU against the distance of the centres in the similarity.
+- `max_iou` (float, default 0.4): a label overlapping a prediction at least this much explains
+  it; 0 reports only predictions that touch no label (ObjectLab alone).
 
 ## Fix
-None automatically: look at the image and add the box (with the suggested class) if the model
-is right; predictions can be wrong, and out-of-sample predictions (cross-validation) find more
-real issues.
+Unsafe: add the predicted box with the suggested class (the next unused id, `iscrowd` 0, `area`
+the box's). Look at the image first: predictions can be wrong, and out-of-sample predictions
+(`labellint train --folds K`) find more real issues.
 """
 
-from labellint.findings import Problem
+from labellint.findings import Fix, Problem, append
 from labellint.toolkit import objectlab
 
 CODE = "LL601"
 NAME = "overlooked-object"
 SEVERITY = "warning"
-OPTIONS = {"min_confidence": 0.95, "threshold_scale": 0.2, "alpha": 0.9}
-OPTION_RANGES = {"min_confidence": (0, 1), "threshold_scale": (0, None), "alpha": (0, 1)}
-FIX = "none"
+OPTIONS = {"min_confidence": 0.95, "threshold_scale": 0.2, "alpha": 0.9, "max_iou": 0.4}
+OPTION_RANGES = {"min_confidence": (0, 1), "threshold_scale": (0, None), "alpha": (0, 1), "max_iou": (0, 1)}
+FIX = "unsafe"
 REQUIRES = ("predictions",)
 
 
 def check(ds, options, context):
     prepared = objectlab.model_scores(ds, options, context)
     scale = float(options["threshold_scale"])
-    for image_row, pred, score in objectlab.overlooked(prepared, float(options["min_confidence"])):
+    min_confidence = float(options["min_confidence"])
+    for image_row, pred, score in objectlab.overlooked(prepared, min_confidence):
         cls = int(prepared.pred_cls[pred])
-        if score > objectlab.threshold(prepared, cls, scale):
-            continue
-        name = ds.category_name(cls)
-        box = objectlab.box_text(prepared.pred_box[pred])
-        yield Problem(
-            f"the model finds a '{name}' at {box} (confidence {prepared.pred_score[pred]:.2f}) where no box is "
-            f"labelled (score {score:.3g})",
-            image=image_row, score=1.0 - score, suggestion=name,
-            key=f"{name}@{','.join(f'{v:.0f}' for v in prepared.pred_box[pred])}",
-        )
+        if score <= objectlab.threshold(prepared, cls, scale):
+            yield _problem(ds, prepared, image_row, pred, f"score {score:.3g}", 1.0 - score)
+    if float(options["max_iou"]) > 0:
+        for image_row, pred in objectlab.unexplained(prepared, min_confidence, float(options["max_iou"])):
+            confidence = float(prepared.pred_score[pred])
+            yield _problem(ds, prepared, image_row, pred, "beside labelled neighbours, none of them this object",
+                           confidence)
+
+
+def _problem(ds, prepared, image_row, pred, why, score):
+    cls = int(prepared.pred_cls[pred])
+    name = ds.category_name(cls)
+    box = [_plain(v) for v in prepared.pred_box[pred]]
+    fields = {"image_id": int(ds.images.id[image_row]), "category_id": int(ds.categories.id[cls]), "bbox": box,
+              "area": _plain(box[2] * box[3]), "iscrowd": 0}
+    return Problem(
+        f"the model finds a '{name}' at {objectlab.box_text(prepared.pred_box[pred])} (confidence "
+        f"{prepared.pred_score[pred]:.2f}) where no box is labelled ({why})",
+        image=image_row, score=score, suggestion=name,
+        key=f"{name}@{','.join(f'{v:.0f}' for v in prepared.pred_box[pred])}",
+        fix=Fix(f"add the '{name}' box the model finds", (append("annotations", fields),), "unsafe"),
+    )
+
+
+def _plain(v) -> int | float:
+    """Two decimals, and an integral value written as an integer (40, not 40.0)."""
+    v = round(float(v), 2)
+    return int(v) if v.is_integer() else v

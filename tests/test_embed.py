@@ -198,6 +198,46 @@ def test_confident_learning_flags_swaps_and_leaves_small_classes_alone():
     assert np.all((v.score >= 0) & (v.score <= 1))
 
 
+def test_linear_probe_gives_out_of_fold_probabilities():
+    """On separable embeddings the probe's out-of-fold probabilities name each row's class; a row
+    whose label is swapped is judged by models that never saw it, so it keeps its true class; rows
+    without a label get probabilities too; the folds are seeded (same input, same output)."""
+    x, label = clustered(n=300, d=16, centres=3, seed=2)
+    noisy = label.copy()
+    noisy[[7, 70]] = (label[[7, 70]] + 1) % 3
+    noisy[[0, 1]] = -1  # no label: predicted by every fold's model
+    p = consistency.linear_probe(x, noisy, 4, folds=5)
+    assert p.shape == (300, 4) and np.allclose(p.sum(axis=1), 1.0)
+    assert (p.argmax(axis=1) == label).mean() >= 0.98
+    assert (p[[7, 70]].argmax(axis=1) == label[[7, 70]]).all()  # out of fold: its own wrong label unseen
+    assert (p[[0, 1]].argmax(axis=1) == label[[0, 1]]).all()
+    assert (p[:, 3] < 0.05).all()  # a class without members is never likely
+    assert np.array_equal(p, consistency.linear_probe(x, noisy, 4, folds=5))
+    # its wrong label gets little probability: no model that scored it was fitted on it
+    assert p[7, noisy[7]] < 0.5
+
+
+def test_judge_with_a_probe_averages_it_in_and_without_one_is_unchanged():
+    x, label = clustered(n=600, centres=3, seed=1)
+    label = label.copy()
+    swapped = np.array([5, 50, 500])
+    label[swapped] = (label[swapped] + 1) % 3
+    label[:4] = 3  # too small to judge
+    nb = knn.exact(x, 10)
+    plain = consistency.judge(nb.index, nb.similarity, label, 4, min_support=10)
+    assert np.array_equal(plain.probs, consistency.judge(nb.index, nb.similarity, label, 4, min_support=10,
+                                                          probe=None).probs)
+    probe = consistency.linear_probe(x, np.where(plain.given >= 0, label, -1), 4)
+    v = consistency.judge(nb.index, nb.similarity, label, 4, min_support=10, probe=probe)
+    assert set(swapped.tolist()) <= set(np.flatnonzero(v.flagged).tolist()) and v.flagged.sum() <= 6
+    assert (v.probs[:, 3] == 0).all() and np.allclose(v.probs.sum(axis=1), 1.0)
+    # a probe that is certain of class 0 everywhere moves every row's p(0) half-way towards 1
+    certain = np.zeros((600, 4))
+    certain[:, 0] = 1.0
+    w = consistency.judge(nb.index, nb.similarity, label, 4, min_support=10, probe=certain)
+    assert np.allclose(w.probs[:, 0], (plain.probs[:, 0] + 1.0) / 2.0)
+
+
 # -- the rule end to end ----------------------------------------------------------------------------
 
 def test_rule_end_to_end_via_the_cli(model, tmp_path, monkeypatch):

@@ -160,14 +160,19 @@ def test_a_real_swap_is_still_found():
     assert f.annotation_id == 1 and f.suggestion == "bottle"
 
 
-def test_a_prediction_on_a_label_is_never_an_overlooked_object():
-    """LL601 only reports predictions that touch no label, of any class (nothing to fix: kept so)."""
+def test_a_prediction_a_label_explains_is_never_an_overlooked_object():
+    """A prediction on a label (of its class or another) is that label's object; one that only
+    touches a neighbour which the model finds in its own place is another object (max_iou 0: only
+    predictions that touch no label, ObjectLab's rule)."""
     doc = doc_of([{"category_id": 1, "bbox": PAWN_A}, {"category_id": 2, "bbox": [120, 10, 40, 40]}],
                  categories=("pawn", "rook"))
     dets = [det(PAWN_A, 0.99), det([49.2, 10, 40, 40], 0.99), det([120, 10, 40, 40], 0.99, 1),
             det([150, 60, 30, 30], 0.99)]
-    found = findings("LL601", doc, dets, threshold_scale=50.0)
+    found = findings("LL601", doc, dets, threshold_scale=50.0, max_iou=0.0)
     assert len(found) == 1 and "[150, 60, 30, 30]" in found[0].message
+    found = findings("LL601", doc, dets, threshold_scale=50.0)
+    assert sorted(f.message.split(" at ")[1].split(" (")[0] for f in found) == [
+        "[150, 60, 30, 30]", "[49.2, 10, 40, 40]"], [f.message for f in found]
 
 
 # -- LL604: any class supports a box; an image the model is silent on is not judged ----------------

@@ -48,8 +48,8 @@ def findings(code, doc, preds, **options):
 @pytest.mark.parametrize("code", CODES)
 def test_rule_contract_and_documented_examples(code):
     r = rule(code)
-    # adding a missed box is a person's job (no automatic fix); relabel and move are unsafe fixes
-    expected_fix = "none" if code == "LL601" else "unsafe"
+    # adding the missed box, relabelling, moving and deleting are all unsafe fixes
+    expected_fix = "unsafe"
     assert r.requires == ("predictions",) and r.fix == expected_fix and str(r.severity) == "warning"
     assert r.section("Fix").lower().startswith(expected_fix)
     preds = doc_predictions(r)

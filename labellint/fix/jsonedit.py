@@ -16,6 +16,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
+from labellint.coco.dataset import MISSING_ID
 from labellint.findings import Edit
 
 _WS = b" \t\r\n"
@@ -206,22 +207,51 @@ def _member_sep(buf, start: int, ms: list[Member]) -> tuple[bytes, bytes]:
     return between, kv
 
 
+def _appended(ds, appends: dict, sets: dict, ascii_only: bool) -> list[tuple[int, int, bytes]]:
+    """Splices that add entries after the last one of their section, written as it is (the
+    separator before it, its spacing and indentation), each with the next id unused by the
+    file and by the ids the other edits set."""
+    buf, offsets = ds.data, ds.offsets()
+    out = []
+    for section, entries in appends.items():
+        starts = offsets.get(section)
+        if starts is None or len(starts) == 0:
+            raise EditError(f"no entry in {section} to add after")
+        column = {"annotations": ds.annotations.id, "images": ds.images.id}.get(section)
+        used = [int(v) for v in column.tolist() if v != MISSING_ID] if column is not None else []
+        used += [v for (sec, _), fields in sets.items() if sec == section
+                 for k, v in fields.items() if k == "id" and isinstance(v, int)]
+        next_id = max(used, default=0) + 1
+        last = int(starts[-1])
+        end = value_end(buf, last)
+        sep = bytes(buf[value_end(buf, int(starts[-2])):int(starts[-1])]) if len(starts) > 1 else b", "
+        old = bytes(buf[last:end])
+        text = b""
+        for k, fields in enumerate(entries):
+            text += sep + render({"id": next_id + k, **fields}, old, ascii_only)
+        out.append((end, end, text))
+    return out
+
+
 def apply_edits(ds, edits: list[Edit]) -> bytes:
     """The file's bytes with ``edits`` applied (edits of one entry combine; a deleted entry's
-    other edits are dropped)."""
+    other edits are dropped; appended entries follow the last one, with the next unused ids)."""
     buf = ds.data
     ascii_only = bool(ds.layout.get("ascii"))
     offsets = ds.offsets()
     deletes: dict[str, set[int]] = defaultdict(set)
     sets: dict[tuple[str, int], dict[str, object]] = defaultdict(dict)
+    appends: dict[str, list[dict]] = defaultdict(list)
     for e in edits:
         if e.op == "delete":
             deletes[e.section].add(e.index)
         elif e.op == "set":
             sets[(e.section, e.index)][e.field] = e.value
+        elif e.op == "append":
+            appends[e.section].append(e.value)
         else:
             raise EditError(f"unknown edit {e.op!r}")
-    splices: list[tuple[int, int, bytes]] = []  # (start, end, replacement)
+    splices: list[tuple[int, int, bytes]] = _appended(ds, appends, sets, ascii_only)  # (start, end, replacement)
     for (section, index), fields in sets.items():
         if index in deletes.get(section, ()):
             continue

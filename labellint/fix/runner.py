@@ -115,9 +115,9 @@ def unified_diff(fix: FileFix, context_lines: int = 3) -> str:
     """A unified diff of the change. A minified file is one line, so its diff is shown entry by
     entry instead: each changed entry as a -/+ pair under its JSON pointer.
 
-    Both are linear in the file: fixes edit entries in place or delete them, never insert or
-    reorder, so the entries that are the same on both sides are matched in one walk and only the
-    bytes between them can differ (a general line diff is super-quadratic on an indented file,
+    Both are linear in the file: fixes edit entries in place, delete them or append after the last
+    one, never insert or reorder, so the entries that are the same on both sides are matched in
+    one walk and only the bytes between them can differ (a general line diff is super-quadratic on an indented file,
     whose lines repeat: minutes for a few megabytes)."""
     if not fix.changed:
         return ""
@@ -141,10 +141,12 @@ def _entry_diff(fix: FileFix, a: str, b: str) -> str:
 
 def _walk(before, after):
     """The entry-by-entry alignment: ("same", i, j) for an entry kept as it was, ("change", i,
-    removed, added) for a run that differs. Fixes edit entries in place or delete them, never
-    insert or reorder, so no general diff (quadratic on 861k entries) is needed. At a mismatch, the
-    entry is deleted when a later one (within the number of deletions left) is the one that
-    follows in ``after``; otherwise it was edited."""
+    removed, added) for a run that differs. Fixes edit entries in place, delete them or append
+    after the last one, never insert or reorder, so no general diff (quadratic on 861k entries)
+    is needed. At a mismatch, the entry is deleted when a later one (within the number of
+    deletions left) is the one that follows in ``after``; otherwise it was edited. (When a pass
+    both deletes and appends, a deletion may show as an edit into an appended entry: the same
+    bytes, paired differently.)"""
     i = j = 0
     while i < len(before) or j < len(after):
         if i < len(before) and j < len(after) and before[i] == after[j]:

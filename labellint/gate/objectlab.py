@@ -333,6 +333,31 @@ def overlooked(prepared: Prepared, min_confidence: float):
             yield im.row, int(im.preds[j]), s
 
 
+def unexplained(prepared: Prepared, min_confidence: float, max_iou: float):
+    """(image row, prediction row) for confident predictions that touch labels but that no label
+    explains: none overlaps them at IoU >= ``max_iou`` (a label there is this object, its class
+    right or swapped), and they are not the closest same-class prediction of a label that has no
+    better one (that label is this object drawn in the wrong place: LL602's). What is left is an
+    object beside labelled neighbours, which ObjectLab (:func:`overlooked`) never considers."""
+    score = prepared.pred_score
+    for im in prepared.images:
+        if len(im.labels) == 0 or len(im.preds) == 0:
+            continue
+        conf = score[im.preds] >= min_confidence
+        top = im.iou.max(axis=0)
+        cand = conf & (top > 0) & (top < max_iou)
+        if not cand.any():
+            continue
+        views = set()
+        for i in range(len(im.labels)):
+            same = (im.pred_cls == im.label_cls[i]) & conf & (im.iou[i] > 0)
+            if same.any() and not (im.iou[i, same] >= max_iou).any():
+                views.add(int(np.flatnonzero(same)[np.argmax(im.iou[i, same])]))
+        for j in np.flatnonzero(cand).tolist():
+            if j not in views:
+                yield im.row, int(im.preds[j])
+
+
 def owners(im: Image) -> np.ndarray:
     """Per prediction of the image, the label (index in ``im.labels``) it overlaps most; -1 when it
     overlaps none, or two labels equally (then it explains neither better)."""

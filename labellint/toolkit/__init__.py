@@ -93,11 +93,13 @@ def nearest_neighbours(vectors, k: int, groups=None, device: str = "auto", progr
     return knn.neighbours(vectors, k, groups, device=device, progress=progress)
 
 
-def judge(index, similarity, classes, n_classes: int, min_support: int):
-    """Class probabilities from the neighbours' classes (labellint.embed.consistency.judge)."""
+def judge(index, similarity, classes, n_classes: int, min_support: int, vectors=None):
+    """Class probabilities from the neighbours' classes (labellint.embed.consistency.judge); with
+    ``vectors``, averaged with a cross-validated linear probe's on them."""
     from labellint.embed import consistency
 
-    return consistency.judge(index, similarity, classes, n_classes, min_support=min_support)
+    probe = None if vectors is None else consistency.linear_probe(vectors, classes, n_classes)
+    return consistency.judge(index, similarity, classes, n_classes, min_support=min_support, probe=probe)
 
 
 __all__ = ["KEEP_SAFE", "MISSING_ID", "Phases", "annotation_repeats", "area_is_box", "box_columns", "capped_images",

@@ -178,16 +178,18 @@ def test_a_prediction_a_label_explains_is_never_an_overlooked_object():
 # -- LL604: any class supports a box; an image the model is silent on is not judged ----------------
 def test_a_spurious_box_needs_a_real_overlap_and_ranks_by_the_models_confidence():
     # image 1: the model finds the pawn at 0.95 and nothing at [120, 50, 20, 20]; image 2: the same
-    # at 0.4. min_iou = 0 still needs an overlap: a confident prediction elsewhere supports nothing
+    # at 0.4. min_iou = 0 still needs an overlap: a confident prediction elsewhere supports nothing.
+    # (min_class_recall 0: with half of the pawns unsupported, the default would judge none)
     doc = doc_of([{"category_id": 1, "bbox": PAWN_A}, {"category_id": 1, "bbox": [120, 50, 20, 20]},
                   {"category_id": 1, "bbox": PAWN_A, "image_id": 2},
                   {"category_id": 1, "bbox": [120, 50, 20, 20], "image_id": 2}], n_images=2)
     dets = [det(PAWN_A, 0.95), det(PAWN_A, 0.4, image_id=2)]
     for options in ({}, {"min_iou": 0.0}):
-        found = findings("LL604", doc, dets, **options)
+        found = findings("LL604", doc, dets, min_class_recall=0.0, **options)
         assert [f.annotation_id for f in found] == [2, 4], [f.message for f in found]
         assert [round(f.score, 2) for f in found] == [0.95, 0.4]
-    assert [f.annotation_id for f in findings("LL604", doc, dets, min_confidence=0.5)] == [2]  # image 2: silent
+    assert [f.annotation_id for f in findings("LL604", doc, dets, min_confidence=0.5, min_class_recall=0.0)] == [2]
+    assert findings("LL604", doc, dets) == []  # the model supports 2 of 4 pawns: its silence accuses none
 
 
 def test_boxes_the_loader_cannot_place_are_not_spurious():

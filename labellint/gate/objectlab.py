@@ -450,5 +450,27 @@ def unsupported(prepared: Prepared, min_confidence: float, min_iou: float):
             yield int(im.labels[i]), support, confident
 
 
+def class_recall(prepared: Prepared, min_confidence: float, min_iou: float, n_classes: int) -> np.ndarray:
+    """Per category row, the share of its labels that a prediction of any class with confidence
+    >= ``min_confidence`` overlaps at IoU >= ``min_iou``, on the images where the model makes such
+    a prediction (those :func:`unsupported` judges); nan for a class with no such label. How far
+    the model's silence on a label of that class can be taken as an accusation."""
+    score = prepared.pred_score
+    judged = np.zeros(n_classes)
+    supported = np.zeros(n_classes)
+    for im in prepared.images:
+        if len(im.labels) == 0 or len(im.preds) == 0:
+            continue
+        conf = score[im.preds] >= min_confidence
+        if not conf.any():
+            continue
+        hit = ((im.iou >= min_iou) & (im.iou > 0) & conf[None, :]).any(axis=1)
+        cls = im.label_cls[im.label_cls >= 0]
+        np.add.at(judged, cls, 1)
+        np.add.at(supported, im.label_cls[(im.label_cls >= 0) & hit], 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return supported / judged
+
+
 def box_text(b) -> str:
     return "[" + ", ".join(f"{float(v):.4g}" for v in b) + "]"

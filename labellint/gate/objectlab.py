@@ -427,6 +427,19 @@ def swapped(prepared: Prepared, min_confidence: float, overlapping_label_check: 
             yield int(im.labels[i]), int(im.preds[j]), max(prepared.min_similarity, 1 - float(im.sim[i, j]))
 
 
+def _supports(prepared: Prepared, min_confidence: float, min_iou: float):
+    """(image, its confident predictions, (labels, preds) where a confident prediction overlaps a
+    label at IoU >= ``min_iou``) for each image with labels and at least one confident prediction
+    (the images the model judges; elsewhere it is silent, not disagreeing)."""
+    score = prepared.pred_score
+    for im in prepared.images:
+        if len(im.labels) == 0 or len(im.preds) == 0:
+            continue
+        conf = score[im.preds] >= min_confidence
+        if conf.any():
+            yield im, conf, (im.iou >= min_iou) & (im.iou > 0) & conf[None, :]
+
+
 def unsupported(prepared: Prepared, min_confidence: float, min_iou: float):
     """(annotation row, support, confident) for labels that no prediction of any class with
     confidence >= ``min_confidence`` overlaps at IoU >= ``min_iou``, on images where the model
@@ -434,13 +447,7 @@ def unsupported(prepared: Prepared, min_confidence: float, min_iou: float):
     the scores of the image's confident predictions that support some label; ``confident``: the
     scores of all its confident predictions."""
     score = prepared.pred_score
-    for im in prepared.images:
-        if len(im.labels) == 0 or len(im.preds) == 0:
-            continue
-        conf = score[im.preds] >= min_confidence
-        if not conf.any():
-            continue
-        hits = (im.iou >= min_iou) & (im.iou > 0) & conf[None, :]  # (labels, preds): a support overlaps
+    for im, conf, hits in _supports(prepared, min_confidence, min_iou):
         lonely = np.flatnonzero(~hits.any(axis=1))
         if lonely.size == 0:
             continue
@@ -455,16 +462,10 @@ def class_recall(prepared: Prepared, min_confidence: float, min_iou: float, n_cl
     >= ``min_confidence`` overlaps at IoU >= ``min_iou``, on the images where the model makes such
     a prediction (those :func:`unsupported` judges); nan for a class with no such label. How far
     the model's silence on a label of that class can be taken as an accusation."""
-    score = prepared.pred_score
     judged = np.zeros(n_classes)
     supported = np.zeros(n_classes)
-    for im in prepared.images:
-        if len(im.labels) == 0 or len(im.preds) == 0:
-            continue
-        conf = score[im.preds] >= min_confidence
-        if not conf.any():
-            continue
-        hit = ((im.iou >= min_iou) & (im.iou > 0) & conf[None, :]).any(axis=1)
+    for im, _, hits in _supports(prepared, min_confidence, min_iou):
+        hit = hits.any(axis=1)
         cls = im.label_cls[im.label_cls >= 0]
         np.add.at(judged, cls, 1)
         np.add.at(supported, im.label_cls[(im.label_cls >= 0) & hit], 1)

@@ -24,6 +24,7 @@ from labellint.errors import InputError
 from labellint.fsutil import atomic_write
 from labellint.gate import runs
 from labellint.gate.config import TrainConfig
+from labellint.gate.retrain import say
 from labellint.gate.train_data import read_coco
 
 MANIFEST = "folds.json"
@@ -92,7 +93,7 @@ def cross_validate(train_file, images, out, config: TrainConfig, k: int, console
         train_bytes = (json.dumps(train_doc) + "\n").encode()
         label = f"fold {f}/{k}"
         if _complete(run, train_bytes, config):
-            _say(console, f"{label}: done earlier, kept ({run})")
+            say(console, f"{label}: done earlier, kept ({run})")
         else:
             run.mkdir(parents=True, exist_ok=True)
             atomic_write(run / "train.json", train_bytes)
@@ -115,10 +116,3 @@ def _read_manifest(out: Path) -> dict | None:
         return json.loads((out / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-
-
-def _say(console, message: str) -> None:
-    if console is not None:
-        from rich.text import Text
-
-        console.print(Text(message))

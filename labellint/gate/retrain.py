@@ -35,7 +35,7 @@ def cache_key(annotations: Path, val: Path, config: TrainConfig, device_type: st
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def _say(console, message: str) -> None:
+def say(console, message: str) -> None:
     if console is not None:
         from rich.text import Text
 
@@ -54,9 +54,9 @@ def cached_or_train(annotations: Path, val: Path, images: Path, config: TrainCon
     root = Path(cache_dir) / "runs"
     run = root / key
     if runs.is_run(run) and (run / runs.METRICS).is_file() and (run / runs.CONFIG).is_file():
-        _say(console, f"{role}: cached run {run} ({annotations})")
+        say(console, f"{role}: cached run {run} ({annotations})")
         return run, True
-    _say(console, f"{role}: training on {annotations} (run {run})")
+    say(console, f"{role}: training on {annotations} (run {run})")
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".tmp-{key}-{os.getpid()}"
     if tmp.exists():

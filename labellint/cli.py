@@ -60,6 +60,22 @@ def _severity(ctx, param, value):
         raise click.BadParameter(str(exc)) from None
 
 
+def _extra_reports(ctx, param, values) -> tuple:
+    """--report FORMAT:FILE values as (reporter, path) pairs; a path may itself hold colons."""
+    out, seen = [], set()
+    for value in values:
+        name, sep, path = value.partition(":")
+        if not sep or not path:
+            raise click.BadParameter(f"{value!r} is not FORMAT:FILE (e.g. sarif:labellint.sarif)")
+        if name not in reporters.names():
+            raise click.BadParameter(f"unknown format {name!r} (one of {', '.join(reporters.names())})")
+        if path in seen:
+            raise click.BadParameter(f"{path} is named twice")
+        seen.add(path)
+        out.append((reporters.get(name), Path(path)))
+    return tuple(out)
+
+
 _Group = GuardedGroup
 
 
@@ -97,6 +113,9 @@ def _options(select, ignore, extend_select, config_file, images, **kw) -> Option
 @click.option("--output-format", "-f", type=_FormatChoice(), default="text", show_default=True)
 @click.option("--output-file", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report here (atomically); the text report still goes to the terminal.")
+@click.option("--report", "extra_reports", multiple=True, metavar="FORMAT:FILE", callback=_extra_reports,
+              help="Also write a FORMAT report to FILE from the same run (repeatable), e.g. "
+                   "--report sarif:labellint.sarif --report markdown:summary.md.")
 @click.option("--fail-on", callback=_severity, help="Exit 1 on findings at or above: error, warning, info.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even with findings (errors reading input still exit 2).")
 @click.option("--statistics", is_flag=True, help="Only the table of counts by rule.")
@@ -120,23 +139,26 @@ def _options(select, ignore, extend_select, config_file, images, **kw) -> Option
               "(relabelling, deleting entries); implies --fix without --diff.")
 @click.option("--diff", "show_diff", is_flag=True, help="Print what --fix would change as a diff and write nothing "
               "(exit 1 when something would change).")
-def check(paths, select, ignore, extend_select, config_file, images, output_format, output_file, fail_on,
-          exit_zero, statistics, baseline, diff_base, limit, backbone, device, batch_size, no_cache, predictions,
+def check(paths, select, ignore, extend_select, config_file, images, output_format, output_file, extra_reports,
+          fail_on, exit_zero, statistics, baseline, diff_base, limit, backbone, device, batch_size, no_cache, predictions,
           fix, unsafe_fixes, show_diff):
     """Lint COCO files (directories are searched for *.json)."""
     opts = _options(select, ignore, extend_select, config_file, images, fail_on=fail_on, baseline=baseline,
                     diff_base=diff_base, backbone=backbone, device=device, batch_size=batch_size,
                     no_cache=no_cache, predictions=predictions)
-    opts.outputs = (output_file,) if output_file is not None else ()  # refused when it is an input
+    # refused when one is an input
+    opts.outputs = ((output_file,) if output_file is not None else ()) + tuple(path for _, path in extra_reports)
     opts.diff = show_diff
     opts.fix = (fix or unsafe_fixes) and not show_diff
     opts.unsafe_fixes = unsafe_fixes
     if show_diff:
         return _diff(paths, opts)
     reporter = reporters.get(output_format)
+    if output_file is not None and any(path == output_file for _, path in extra_reports):
+        raise click.UsageError(f"{output_file} is both --output-file and a --report file")
     if reporter.output == reporters.FILE and output_file is None:
         raise click.UsageError(f"--output-format {reporter.name} needs --output-file {reporter.file_hint}")
-    if reporter.keep_datasets:
+    if any(r.keep_datasets for r in (reporter, *(extra for extra, _ in extra_reports))):
         opts.keep_datasets = True
     try:
         result = run_check(paths, opts, _console(stderr=True))
@@ -150,16 +172,16 @@ def check(paths, select, ignore, extend_select, config_file, images, output_form
         _print_errors(result)
     to_stdout = output_file is None and reporter.output == reporters.STDOUT
     document = None
+    options = reporters.ReportOptions(exit_code=code, limit=limit, statistics=statistics, images=opts.images,
+                                      console=_console(stderr=True))
     # the text report is never made for a run with errors: their lines on stderr stand for it
     if (to_stdout or output_file is not None) and (reporter.output != reporters.CONSOLE or not result.errors):
-        options = reporters.ReportOptions(exit_code=code, limit=limit, statistics=statistics, images=opts.images,
-                                          console=_console(stderr=True))
         document = reporter.render(result, options)
     if output_file is not None and document is not None:
-        atomic_write(output_file, document)
-        if reporter.written:
-            n = len(result.findings)
-            click.echo(f"{reporter.written} written to {output_file} ({n} finding{'s' * (n != 1)})", err=True)
+        _write_report(reporter, document, output_file, result)
+    for extra, path in extra_reports:
+        if extra.output != reporters.CONSOLE or not result.errors:
+            _write_report(extra, extra.render(result, options), path, result)
     if opts.fix and (not result.errors or any(r.changed for r in result.fixes)):  # files were rewritten: say so
         text_report.fix_summary(result, _console(stderr=True), written=True)
     if to_stdout:
@@ -167,6 +189,13 @@ def check(paths, select, ignore, extend_select, config_file, images, output_form
     if not result.errors and not (to_stdout and reporter.owns_stdout):
         text_report.render(result, _console(), limit, statistics)
     _leave(code)
+
+
+def _write_report(reporter, document: str, path: Path, result) -> None:
+    atomic_write(path, document)
+    if reporter.written:
+        n = len(result.findings)
+        click.echo(f"{reporter.written} written to {path} ({n} finding{'s' * (n != 1)})", err=True)
 
 
 def _leave(code: int) -> None:

@@ -27,13 +27,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from source_tree import REPO, copy_source_tree, git as _git
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs the `git` program on PATH")
-
-# build outputs and caches that are never part of the hook repo, for a tree that is not a git checkout
-_NOT_SOURCE = (".git", ".venv", "venv", "__pycache__", "*.egg-info", "build", "dist", ".pytest_cache",
-               ".labellint_cache", "*.pyc")
 
 IMAGES = [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48},
           {"id": 2, "file_name": "b.jpg", "width": 64, "height": 48}]
@@ -57,13 +53,6 @@ PACKAGE_JSON = {"name": "web-viewer", "version": "1.0.0", "private": True, "scri
 # --------------------------------------------------------------------------- helpers
 
 
-def _git(*args: str, cwd: Path, env: dict) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
-    return proc.stdout
-
-
 def _pre_commit(*args: str, cwd: Path, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run the pre-commit of this interpreter; stdout and stderr together in .stdout."""
     return subprocess.run([sys.executable, "-m", "pre_commit", *args], cwd=cwd, env=env, timeout=timeout,
@@ -73,22 +62,6 @@ def _pre_commit(*args: str, cwd: Path, env: dict, timeout: float = 600) -> subpr
 
 def _shown(proc) -> str:
     return f"exit code {proc.returncode}; output:\n{proc.stdout}"
-
-
-def _source_files(root: Path, env: dict) -> list[str]:
-    """Files of the source tree: tracked and untracked-but-not-ignored ones in a git checkout."""
-    inside = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=root, env=env,
-                            capture_output=True, text=True)
-    if inside.returncode == 0 and Path(inside.stdout.strip()).resolve() == root:
-        out = _git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=root, env=env)
-        return sorted({p for p in out.split("\0") if p and (root / p).is_file()})
-    ignore = shutil.ignore_patterns(*_NOT_SOURCE)
-    files = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        skip = ignore(dirpath, dirnames + filenames)
-        dirnames[:] = [d for d in dirnames if d not in skip]
-        files += [os.path.relpath(os.path.join(dirpath, f), root) for f in filenames if f not in skip]
-    return sorted(files)
 
 
 def _write_json(path: Path, doc) -> Path:
@@ -126,11 +99,7 @@ def env(tmp_path_factory) -> dict:
 def hook_repo(tmp_path_factory, env) -> tuple[Path, str]:
     """(path, commit) of a git repository holding a snapshot of this source tree."""
     assert (REPO / ".pre-commit-hooks.yaml").is_file(), f"no .pre-commit-hooks.yaml in {REPO}"
-    dest = tmp_path_factory.mktemp("labellint-hook-repo")
-    for rel in _source_files(REPO, env):
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / rel, target)
+    dest = copy_source_tree(tmp_path_factory.mktemp("labellint-hook-repo"), env)
     _git("init", "-q", cwd=dest, env=env)
     _git("config", "user.name", "labellint tests", cwd=dest, env=env)
     _git("config", "user.email", "tests@labellint.invalid", cwd=dest, env=env)

@@ -42,6 +42,10 @@ The examples need predictions; with these, the bad file is reported and the good
 ## Options
 - `min_confidence` (float, default 0.95): only predictions at least this confident are considered
   (ObjectLab's high-probability threshold).
+- `calibrate` (bool, default true): per class, lower that bar to the median confidence the model
+  gives the labels of the class it agrees with (a prediction of the class at IoU 0.5 or more, one
+  to one), when lower: a model that is right at 0.8 is trusted at 0.8, while a detector that gives
+  true boxes 0.96-1.0 keeps 0.95. A class with fewer than 5 such labels keeps `min_confidence`.
 - `threshold_scale` (float, default 0.2): a prediction is reported when its score is at most this
   times its class's AP (ObjectLab: 0.25 x 0.8).
 - `alpha` (float, default 0.9): weight of IoU against the distance of the centres in the similarity.
@@ -60,7 +64,7 @@ from labellint.toolkit import objectlab
 CODE = "LL601"
 NAME = "overlooked-object"
 SEVERITY = "warning"
-OPTIONS = {"min_confidence": 0.95, "threshold_scale": 0.2, "alpha": 0.9, "max_iou": 0.4}
+OPTIONS = {"min_confidence": 0.95, "calibrate": True, "threshold_scale": 0.2, "alpha": 0.9, "max_iou": 0.4}
 OPTION_RANGES = {"min_confidence": (0, 1), "threshold_scale": (0, None), "alpha": (0, 1), "max_iou": (0, 1)}
 FIX = "unsafe"
 REQUIRES = ("predictions",)
@@ -69,7 +73,8 @@ REQUIRES = ("predictions",)
 def check(ds, options, context):
     prepared = objectlab.model_scores(ds, options, context)
     scale = float(options["threshold_scale"])
-    min_confidence = float(options["min_confidence"])
+    min_confidence = objectlab.confidence_bars(prepared, float(options["min_confidence"]),
+                                               bool(options["calibrate"]), len(ds.categories))
     for image_row, pred, score in objectlab.overlooked(prepared, min_confidence):
         cls = int(prepared.pred_cls[pred])
         if score <= objectlab.threshold(prepared, cls, scale):

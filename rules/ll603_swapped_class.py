@@ -8,7 +8,11 @@ scores the label as ObjectLab scores swapped classes: one minus the best similar
 (0.9 x IoU + 0.1 x closeness of the centres);
 a label lying on another label of another class (IoU 0.95 or more) gets the lowest score. It is
 an issue when that score is at most `threshold_scale` times the AP of the predictions for the
-labelled class (measured against this file's labels). The suggestion is the predicted class.
+labelled class (measured against this file's labels), or when the label's own confident
+prediction of another class overlaps it at IoU `min_iou` or more while no confident prediction of
+the labelled class does (the model sees the other class here, and not this one: ObjectLab's
+threshold alone lets through only near-perfect boxes of a weak model). The suggestion is the
+predicted class.
 
 ## Why it matters
 A box with the wrong class is a negative example for the right class and a positive one for the
@@ -35,6 +39,11 @@ The examples need predictions; with these, the bad file is reported and the good
 ## Options
 - `min_confidence` (float, default 0.95): only predictions more confident than this can suggest
   another class (ObjectLab's high-probability threshold).
+- `calibrate` (bool, default true): per class, lower that bar to the median confidence the model
+  gives the labels of the class it agrees with, when lower (as LL601's option).
+- `min_iou` (float, default 0.5): a confident prediction of another class that the label owns and
+  overlaps at least this much, with none of the labelled class there, reports it whatever its
+  ObjectLab score.
 - `threshold_scale` (float, default 0.2): a label is reported when its score is at most this times
   its class's AP (ObjectLab: 0.25 x 0.8).
 - `alpha` (float, default 0.9): weight of IoU against the distance of the centres in the similarity.
@@ -51,8 +60,9 @@ from labellint.toolkit import objectlab
 CODE = "LL603"
 NAME = "swapped-class"
 SEVERITY = "warning"
-OPTIONS = {"min_confidence": 0.95, "threshold_scale": 0.2, "alpha": 0.9, "overlapping_label_check": True}
-OPTION_RANGES = {"min_confidence": (0, 1), "threshold_scale": (0, None), "alpha": (0, 1)}
+OPTIONS = {"min_confidence": 0.95, "calibrate": True, "min_iou": 0.5, "threshold_scale": 0.2, "alpha": 0.9,
+           "overlapping_label_check": True}
+OPTION_RANGES = {"min_confidence": (0, 1), "min_iou": (0, 1), "threshold_scale": (0, None), "alpha": (0, 1)}
 FIX = "unsafe"
 REQUIRES = ("predictions",)
 
@@ -60,22 +70,33 @@ REQUIRES = ("predictions",)
 def check(ds, options, context):
     prepared = objectlab.model_scores(ds, options, context)
     scale = float(options["threshold_scale"])
-    for ann, pred, score in objectlab.swapped(prepared, float(options["min_confidence"]),
+    bars = objectlab.confidence_bars(prepared, float(options["min_confidence"]), bool(options["calibrate"]),
+                                     len(ds.categories))
+    reported = set()
+    for ann, pred, score in objectlab.swapped(prepared, bars,
                                               bool(options["overlapping_label_check"]), one_to_one=True):
         cls = int(ds.ann_category_row[ann])
         if score > objectlab.threshold(prepared, cls, scale):
             continue
-        name = ds.category_name(cls)
+        reported.add(ann)
         if pred < 0:
-            yield Problem(f"labelled '{name}' on a box that also carries a label of another class (score {score:.3g})",
-                          annotation=ann, score=1.0 - score)
+            yield Problem(f"labelled '{ds.category_name(cls)}' on a box that also carries a label of another class "
+                          f"(score {score:.3g})", annotation=ann, score=1.0 - score)
             continue
-        other = ds.category_name(int(prepared.pred_cls[pred]))
-        yield Problem(
-            f"labelled '{name}' but the model sees a '{other}' here (confidence {prepared.pred_score[pred]:.2f}, "
-            f"box {objectlab.box_text(prepared.pred_box[pred])}; score {score:.3g})",
-            annotation=ann, score=1.0 - score, suggestion=other,
-            extra={"suggested_category_id": int(ds.categories.id[prepared.pred_cls[pred]])},
-            fix=Fix(f"relabel to '{other}'", (set_field("annotations", ann, "category_id",
-                                                         int(ds.categories.id[prepared.pred_cls[pred]])),), "unsafe"),
-        )
+        yield _swap(ds, prepared, ann, pred, f"score {score:.3g}", 1.0 - score)
+    for ann, pred in objectlab.disputed(prepared, bars, float(options["min_iou"])):
+        if ann not in reported:
+            yield _swap(ds, prepared, ann, pred, "no confident prediction of the labelled class",
+                        float(prepared.pred_score[pred]))
+
+
+def _swap(ds, prepared, ann: int, pred: int, why: str, confidence: float) -> Problem:
+    name = ds.category_name(int(ds.ann_category_row[ann]))
+    other_row = int(prepared.pred_cls[pred])
+    other, other_id = ds.category_name(other_row), int(ds.categories.id[other_row])
+    return Problem(
+        f"labelled '{name}' but the model sees a '{other}' here (confidence {prepared.pred_score[pred]:.2f}, "
+        f"box {objectlab.box_text(prepared.pred_box[pred])}; {why})",
+        annotation=ann, score=confidence, suggestion=other, extra={"suggested_category_id": other_id},
+        fix=Fix(f"relabel to '{other}'", (set_field("annotations", ann, "category_id", other_id),), "unsafe"),
+    )

@@ -39,7 +39,7 @@ shifted or resized by a third to a half of their size (IoU 0.2-0.6) that are the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -75,6 +75,7 @@ class Prepared:
     pred_box: np.ndarray  # (n, 4) x, y, w, h of every prediction row
     pred_score: np.ndarray
     pred_cls: np.ndarray  # category row of every prediction, -1 where unknown
+    memo: dict = field(default_factory=dict)  # what the rules derive from it once (confidence_bars)
 
 
 def xyxy(b: np.ndarray) -> np.ndarray:
@@ -316,6 +317,50 @@ def threshold(prepared: Prepared, cls_row: int, scale: float) -> float:
     return float(scale * (0.0 if not np.isfinite(ap) else ap))
 
 
+# -- how confident is confident ----------------------------------------------------------------------
+AGREE_IOU = 0.5  # a prediction of the label's class at this IoU agrees with the label
+MIN_AGREED = 5  # labels a class needs the model to agree with before its bar moves
+
+
+def confidence_bars(prepared: Prepared, ceiling: float, calibrate: bool, n_classes: int) -> np.ndarray | float:
+    """The confidence a prediction needs, per category row: ``ceiling`` (ObjectLab's 0.95), or
+    with ``calibrate`` the median confidence the model gives the labels of that class it agrees
+    with when that is lower. A detector that is right at 0.8 is trusted at 0.8; one that gives
+    every true box 0.96-1.0 keeps the ceiling. A class with fewer than MIN_AGREED agreed labels
+    keeps the ceiling (too little evidence)."""
+    if not calibrate:
+        return float(ceiling)
+    key = ("agreed-median", n_classes)
+    if key not in prepared.memo:
+        prepared.memo[key] = _agreed_median(prepared, n_classes)
+    median = prepared.memo[key]
+    return np.where(np.isfinite(median), np.minimum(median, ceiling), ceiling)
+
+
+def _agreed_median(prepared: Prepared, n_classes: int) -> np.ndarray:
+    """Per category row, the median score of the predictions matched one to one (most confident
+    first, as COCO evaluation matches) to a label of their class at IoU >= AGREE_IOU; nan for a
+    class with fewer than MIN_AGREED matches."""
+    agreed: list[list[float]] = [[] for _ in range(n_classes)]
+    score = prepared.pred_score
+    for im in prepared.images:
+        if len(im.labels) == 0 or len(im.preds) == 0:
+            continue
+        taken = np.zeros(len(im.labels), bool)
+        for j in np.argsort(-score[im.preds], kind="stable").tolist():
+            ok = (im.label_cls == im.pred_cls[j]) & ~taken & (im.iou[:, j] >= AGREE_IOU)
+            if ok.any():
+                i = int(np.flatnonzero(ok)[np.argmax(im.iou[ok, j])])
+                taken[i] = True
+                agreed[int(im.pred_cls[j])].append(float(score[im.preds[j]]))
+    return np.array([float(np.median(v)) if len(v) >= MIN_AGREED else np.nan for v in agreed])
+
+
+def _bar(min_confidence, cls: np.ndarray):
+    """The bar for predictions of category rows ``cls``: one number, or one per category row."""
+    return min_confidence if np.ndim(min_confidence) == 0 else min_confidence[cls]
+
+
 # -- the three scores -------------------------------------------------------------------------------
 def overlooked(prepared: Prepared, min_confidence: float):
     """(image row, prediction row, score) for confident predictions that overlap no label."""
@@ -324,7 +369,7 @@ def overlooked(prepared: Prepared, min_confidence: float):
         if len(im.preds) == 0:
             continue
         touches = (im.iou > 0).any(axis=0) if len(im.labels) else np.zeros(len(im.preds), bool)
-        for j in np.flatnonzero((score[im.preds] >= min_confidence) & ~touches).tolist():
+        for j in np.flatnonzero((score[im.preds] >= _bar(min_confidence, im.pred_cls)) & ~touches).tolist():
             same = im.label_cls == im.pred_cls[j]
             if same.any():
                 s = float(im.sim[same, j].max())
@@ -343,7 +388,7 @@ def unexplained(prepared: Prepared, min_confidence: float, max_iou: float):
     for im in prepared.images:
         if len(im.labels) == 0 or len(im.preds) == 0:
             continue
-        conf = score[im.preds] >= min_confidence
+        conf = score[im.preds] >= _bar(min_confidence, im.pred_cls)
         top = im.iou.max(axis=0)
         cand = conf & (top > 0) & (top < max_iou)
         if not cand.any():
@@ -385,7 +430,7 @@ def located(prepared: Prepared, min_confidence: float, one_to_one: bool = False,
     for im in prepared.images:
         if len(im.labels) == 0 or len(im.preds) == 0:
             continue
-        conf = score[im.preds] > min_confidence
+        conf = score[im.preds] > _bar(min_confidence, im.pred_cls)
         owner = owners(im) if one_to_one else None
         for i in range(len(im.labels)):
             same = im.pred_cls == im.label_cls[i]
@@ -412,7 +457,7 @@ def swapped(prepared: Prepared, min_confidence: float, overlapping_label_check: 
         if len(im.labels) == 0:
             continue
         clash = im.clash if overlapping_label_check else np.zeros(len(im.labels), bool)
-        conf = score[im.preds] > min_confidence if len(im.preds) else np.zeros(0, bool)
+        conf = score[im.preds] > _bar(min_confidence, im.pred_cls) if len(im.preds) else np.zeros(0, bool)
         owner = owners(im) if one_to_one else None
         for i in range(len(im.labels)):
             if clash[i]:
@@ -425,6 +470,29 @@ def swapped(prepared: Prepared, min_confidence: float, overlapping_label_check: 
                 continue
             j = int(np.flatnonzero(cand)[np.argmax(im.sim[i, cand])])
             yield int(im.labels[i]), int(im.preds[j]), max(prepared.min_similarity, 1 - float(im.sim[i, j]))
+
+
+def disputed(prepared: Prepared, min_confidence, min_iou: float):
+    """(annotation row, prediction row) for labels that the model confidently gives another class
+    and not their own: a prediction of another class, confident (``min_confidence``, per class or
+    one number), that the label owns and that overlaps it at IoU >= ``min_iou``, while no
+    prediction of the label's class that it owns there reaches that class's bar. LL603's way in
+    beside ObjectLab's score, whose threshold (0.2 x the class's AP) a weak model's slightly
+    misplaced box never meets."""
+    score = prepared.pred_score
+    for im in prepared.images:
+        if len(im.labels) == 0 or len(im.preds) == 0:
+            continue
+        conf = score[im.preds] > _bar(min_confidence, im.pred_cls)
+        owner = owners(im)
+        for i in range(len(im.labels)):
+            near = (owner == i) & conf & (im.iou[i] >= min_iou)
+            if (near & (im.pred_cls == im.label_cls[i])).any():
+                continue  # the model also sees the labelled class here
+            other = near & (im.pred_cls != im.label_cls[i])
+            if other.any():
+                j = int(np.flatnonzero(other)[np.argmax(score[im.preds[other]])])
+                yield int(im.labels[i]), int(im.preds[j])
 
 
 def _supports(prepared: Prepared, min_confidence: float, min_iou: float):

@@ -121,7 +121,7 @@ def _options(select, ignore, extend_select, config_file, images, **kw) -> Option
 @click.option("--statistics", is_flag=True, help="Only the table of counts by rule.")
 @click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), help="Hide findings listed in this baseline.")
 @click.option("--diff-base", metavar="GITREF", help="Report only findings new since this git ref (e.g. origin/main).")
-@click.option("--limit", default=50, show_default=True, help="Findings shown in the text report (0: all).")
+@click.option("--limit", default=50, show_default=True, help="Findings shown in the text and markdown reports (0: all).")
 @click.option("--backbone", type=click.Path(dir_okay=False, path_type=Path), envvar="LABELLINT_BACKBONE",
               help="ONNX embedding model for the LL5xx rules (default: $LABELLINT_BACKBONE).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,

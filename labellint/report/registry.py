@@ -30,7 +30,7 @@ class ReportOptions:
     """Everything a reporter may need beyond the run's result."""
 
     exit_code: int = 0  # the run's exit status (the JSON summary states it)
-    limit: int = 50  # findings the text report lists (0: all)
+    limit: int = 50  # findings the text and markdown reports list (0: all)
     statistics: bool = False  # the text report: only the table of counts by rule
     images: Path | None = None  # the image root (the gallery's pictures)
     console: Console | None = None  # where a slow reporter shows progress (stderr)
@@ -90,3 +90,6 @@ register(Reporter("sarif", _lazy("labellint.report.sarif")))
 register(Reporter("github", _lazy("labellint.report.github"), text_too=True))
 register(Reporter("html", _lazy("labellint.report.html"), output=FILE, keep_datasets=True,
                   file_hint="REVIEW.html", written="review gallery"))
+register(Reporter("gitlab", _lazy("labellint.report.gitlab")))
+register(Reporter("junit", _lazy("labellint.report.junit")))
+register(Reporter("markdown", _lazy("labellint.report.markdown")))

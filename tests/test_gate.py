@@ -84,7 +84,8 @@ def test_markdown_and_text_reports(demo, tmp_path):
     assert code == 1
     text = md.read_text()
     assert text.startswith("### :x: labellint gate: fail")
-    assert "| person |" in text and "**FAIL**" in text and "<details>" in text
+    assert "| `person` |" in text and "**FAIL**" in text and "<details>" in text
+    assert "with confidence:** `person`" in text
     code, out, _ = run(["gate", "--gt", demo["gt"], "--baseline", demo["base"], "--candidate", demo["base"],
                         "--bootstrap", "50"])
     assert code == 0 and "gate: pass" in out and "overall" in out and "AR100" in out

@@ -261,31 +261,46 @@ def render_json(r: GateResult) -> str:
     return json.dumps(r.to_dict(), indent=2) + "\n"
 
 
-def _md(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def render_markdown(r: GateResult) -> str:
+    """The verdict for a pull-request comment or a job summary: class names and paths come from
+    the data, so they are code spans (no link, mention or HTML); the table of scopes is cut to
+    stay under GitHub's comment limit (``--classes all`` on thousands of classes)."""
+    from labellint.report import markdown_safe as md
+
     icon = ":x:" if r.failed else ":white_check_mark:"
-    lines = [f"### {icon} labellint gate: {'fail' if r.failed else 'pass'}", "", _md(_headline(r)) + ".", "",
-             "| scope | baseline | candidate | Δ | interval | verdict |", "|---|---:|---:|---:|---:|---|"]
+    how = (f"{r.confidence:.0%} paired bootstrap interval over images, {r.n_bootstrap} samples" if r.n_bootstrap
+           else "point estimates (no bootstrap)")
+    head = [f"### {icon} labellint gate: {'fail' if r.failed else 'pass'}", "",
+            f"{r.metric} of the candidate against the baseline on {r.n_images} images of {md.code(r.gt)}; "
+            f"allowed drop {r.max_drop:g}; {how}.", "",
+            "| scope | baseline | candidate | Δ | interval | verdict |", "|---|---:|---:|---:|---:|---|"]
+    if r.failed:  # said before the table, which a very long run of classes may cut
+        names = ", ".join(md.code(row.scope, 80) for row in r.failed[:20])
+        more = f" and {len(r.failed) - 20} more" if len(r.failed) > 20 else ""
+        head[3:3] = [f"**{r.metric} drops more than {r.max_drop:g} with confidence:** {names}{more}.", ""]
+    rows = []
     for row in r.rows:
         verdict = f"**{_MARK[row.verdict]}**" if row.verdict == "fail" else _MARK[row.verdict]
-        lines.append(f"| {_md(row.scope)} | {_num(row.baseline)} | {_num(row.candidate)} | {_signed(row.delta)} | "
-                     f"{_ci(row.lower, row.upper)} | {verdict} |")
-    lines += ["", "<details><summary>All summary metrics</summary>", "",
-              "| metric | baseline | candidate | Δ | interval |", "|---|---:|---:|---:|---:|"]
+        rows.append(f"| {md.cell(row.scope)} | {_num(row.baseline)} | {_num(row.candidate)} | {_signed(row.delta)} | "
+                    f"{_ci(row.lower, row.upper)} | {verdict} |\n")
+    tail = ["", "<details><summary>All summary metrics</summary>", "",
+            "| metric | baseline | candidate | Δ | interval |", "|---|---:|---:|---:|---:|"]
     for k, v in r.overall.items():
-        lines.append(f"| {k} | {_num(v['baseline'])} | {_num(v['candidate'])} | {_signed(v['delta'])} | "
-                     f"{_ci(v['ci_lower'], v['ci_upper'])} |")
-    lines += ["", "</details>"]
+        tail.append(f"| {k} | {_num(v['baseline'])} | {_num(v['candidate'])} | {_signed(v['delta'])} | "
+                    f"{_ci(v['ci_lower'], v['ci_upper'])} |")
+    tail += ["", "</details>"]
     worst = [c for c in r.per_class if c["delta"] < 0][:10]
     if worst:
-        lines += ["", "<details><summary>Largest per-class AP drops</summary>", "",
-                  "| class | baseline | candidate | Δ |", "|---|---:|---:|---:|"]
+        tail += ["", "<details><summary>Largest per-class AP drops</summary>", "",
+                 "| class | baseline | candidate | Δ |", "|---|---:|---:|---:|"]
         for c in worst:
-            lines.append(f"| {_md(c['name'])} | {_num(c['baseline'])} | {_num(c['candidate'])} | {_signed(c['delta'])} |")
-        lines += ["", "</details>"]
+            tail.append(f"| {md.cell(c['name'])} | {_num(c['baseline'])} | {_num(c['candidate'])} | "
+                        f"{_signed(c['delta'])} |")
+        tail += ["", "</details>"]
     for w in r.warnings:
-        lines += ["", f"> **Warning:** {_md(w)}"]
-    return "\n".join(lines) + "\n"
+        tail += ["", f"> **Warning:** {md.text(w, 2000)}"]
+    head_text, tail_text = "\n".join(head) + "\n", "\n".join(tail) + "\n"
+    budget = md.MAX_BYTES - len((head_text + tail_text).encode("utf-8"))
+    table = md.capped(rows, lambda n: f"\n*{n} more scopes not shown (the comment limit); see the JSON report.*\n"
+                      if n else "", budget)
+    return head_text + table + tail_text

@@ -13,7 +13,7 @@ import copy
 import json
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from tests.test_fix import run_cli
 
@@ -64,14 +64,17 @@ PREDICTIONS = [
 def queue(tmp_path):
     """(folder, dataset path, tasks, config text) of a real `check -f label-studio` run."""
     (tmp_path / "images").mkdir()
-    for name in ("a.png", "b c.png", "c.png", "d.png", "e.png", "f.png"):
-        Image.new("RGB", (64, 48), (90, 120, 150)).save(tmp_path / "images" / name)
+    for k, name in enumerate(("a.png", "b c.png", "c.png", "d.png", "e.png", "f.png")):  # distinct pictures
+        im = Image.new("RGB", (64, 48), (30 * k, 120, 150))
+        ImageDraw.Draw(im).rectangle([5 * k, 4, 5 * k + 20, 30], fill=(250 - 30 * k, 20 * k, 60))
+        im.save(tmp_path / "images" / name)
     data = tmp_path / "ann.json"
     data.write_text(json.dumps(dataset(), indent=2), encoding="utf-8")
     (tmp_path / "pred.json").write_text(json.dumps(PREDICTIONS), encoding="utf-8")
-    proc = run_cli("check", "ann.json", "--predictions", "pred.json", "-f", "label-studio", "-o", "tasks.json",
-                   cwd=tmp_path)
+    proc = run_cli("check", "ann.json", "--images", "images", "--predictions", "pred.json", "-f", "label-studio",
+                   "-o", "tasks.json", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr  # findings
+    assert "LL401 refused: file_name '../../etc/passwd' climbs out" in proc.stdout
     assert "Label Studio tasks written to tasks.json" in proc.stderr
     assert "tasks.label-config.xml" in proc.stderr
     tasks = json.loads((tmp_path / "tasks.json").read_text(encoding="utf-8"))
@@ -91,7 +94,9 @@ def test_tasks_are_what_label_studio_reads(queue):
     tasks_of = by_image(tasks)
     # one task per image with findings, the hostile path left out, the clean image too
     assert sorted(tasks_of) == [1, 2, 3, 5, 6, 7]
-    assert tasks[0]["data"]["labellint"]["image_id"] == 2  # the best finding (an LL201 error) first
+    # in the rank of their best finding: LL402 (the hostile name has no file), LL201, LL202, ...
+    assert [t["data"]["labellint"]["image_id"] for t in tasks] == [5, 2, 1, 6, 3, 7]
+    assert tasks_of[5]["data"]["codes"] == "LL402, LL202"
     interface = LabelInterface(config)
     interface.validate()  # raises on a config Label Studio would refuse
     assert set(next(iter(interface.labels))) == {"cat", "dog", SCRIPT, 'a "b"\\nc'}

@@ -131,7 +131,8 @@ def load(path: Path):
 def parse(doc, shown: str) -> tuple[list[Decision], dict]:
     """The decisions of a loaded decisions file, validated field by field."""
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise InputError(f"not a labellint decisions file (\"format\": \"{FORMAT}\" missing)", shown)
+        raise InputError(f"not a labellint decisions file (\"format\": \"{FORMAT}\" missing) nor a Label Studio "
+                         "export (a JSON list of tasks)", shown)
     if doc.get("version") != VERSION:
         raise InputError(f"decisions version {_shown(doc.get('version'))} is not supported "
                          f"(this labellint reads {VERSION})", shown)

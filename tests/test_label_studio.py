@@ -308,13 +308,15 @@ def test_the_format_needs_an_output_file_and_is_registered(tmp_path):
 
 
 def test_the_image_url_prefix_comes_from_the_environment(tmp_path):
+    """... and with --report FORMAT:FILE the config goes beside that file."""
     (tmp_path / "ann.json").write_text(json.dumps(dataset()), encoding="utf-8")
-    proc = run_cli("check", "ann.json", "-f", "label-studio", "-o", "t.json", cwd=tmp_path,
+    (tmp_path / "queue").mkdir()
+    proc = run_cli("check", "ann.json", "--report", "label-studio:queue/t.json", cwd=tmp_path,
                    env={"LABELLINT_LABEL_STUDIO_URL": "https://example.org/bucket/"})
     assert proc.returncode == 1, proc.stderr
-    urls = {t["data"]["image"] for t in json.loads((tmp_path / "t.json").read_text(encoding="utf-8"))}
+    urls = {t["data"]["image"] for t in json.loads((tmp_path / "queue" / "t.json").read_text(encoding="utf-8"))}
     assert "https://example.org/bucket/b%20c.png" in urls
-    assert (tmp_path / "t.label-config.xml").is_file()
+    assert (tmp_path / "queue" / "t.label-config.xml").is_file()
 
 
 def test_an_exported_box_turned_into_another_kind_of_region_is_refused(queue):

@@ -371,3 +371,23 @@ def test_every_class_name_becomes_one_label_the_config_holds():
     interface = LabelInterface(report.label_config(labels))
     interface.validate()
     assert set(next(iter(interface.labels))) == set(labels)
+
+
+def test_a_review_begun_on_an_empty_canvas_deletes_nothing_unless_forced(queue):
+    """With pre-labelling off, a reviewer starts from no boxes: an empty review then reads as
+    "delete them all". Label Studio marks an annotation made from a prediction (parent_prediction)."""
+    folder, data, tasks, _ = queue
+    original = data.read_bytes()
+    export = review(tasks)
+    task = next(t for t in export if t["data"]["labellint"]["image_id"] == 7)
+    task["annotations"] = [{"id": 1, "result": [], "was_cancelled": False}]
+    (folder / "export.json").write_text(json.dumps(export), encoding="utf-8")
+    proc = run_cli("apply", "export.json", data, "--dry-run", cwd=folder)
+    assert proc.returncode == 2 and data.read_bytes() == original
+    assert ("task 5 (id 105): the review keeps none of the task's 1 box and was not started from a prediction"
+            in proc.stderr)
+    assert "deleted annotation 12" in run_cli("apply", "export.json", data, "--dry-run", "--force", cwd=folder).stdout
+    task["annotations"][0]["parent_prediction"] = 7  # made from a prediction: its boxes deleted on purpose
+    (folder / "export.json").write_text(json.dumps(export), encoding="utf-8")
+    proc = run_cli("apply", "export.json", data, "--dry-run", cwd=folder)
+    assert proc.returncode == 0 and "deleted annotation 12" in proc.stdout

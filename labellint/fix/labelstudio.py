@@ -38,6 +38,10 @@ hold: an annotation changed since the export is refused unless ``--force``; appl
 changes nothing. A change that cannot be applied (to a box without a usable id, a new box on an
 image without a valid size) is a conflict that ``--force`` does not override.
 
+A review that keeps none of a task's boxes and was not started from a prediction (its
+``parent_prediction`` is not set) looks like one begun on an empty canvas, pre-labelling off: its
+deletions are a conflict unless ``--force``.
+
 The export comes from anywhere: it is read whole only below ``max_decisions_bytes``, every field
 read is checked, and a malformed one is one InputError naming the task (index and id) and the
 field; nothing is written then. Regions of other types (a project may add a comment box or a
@@ -80,6 +84,7 @@ class Review:
     decisions: list[Decision] = field(default_factory=list)
     additions: list[Addition] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)  # (path, why): changes no decision can carry
+    blank: list[tuple[str, str]] = field(default_factory=list)  # (path, why): reviews that look started empty
     reviewed: int = 0
     unreviewed: int = 0
 
@@ -156,8 +161,9 @@ class _Task:
                      "a region of the task or null", None)
         return m
 
-    def review(self, task: dict) -> tuple[str, list] | None:
-        """The latest annotation not cancelled, as (its field name, its result); None: none."""
+    def review(self, task: dict) -> tuple[str, list, bool] | None:
+        """The latest annotation not cancelled, as (its field name, its result, whether it was
+        started from a prediction); None: none."""
         latest = None
         for k, a in enumerate(self.get(task, "annotations", "", lambda v: isinstance(v, list), "a list", [])):
             at = f"annotations[{k}]"
@@ -168,8 +174,8 @@ class _Task:
                     for key in ("updated_at", "created_at")]
             if not self.get(a, "was_cancelled", at, lambda v: isinstance(v, bool), "true or false", False):
                 if latest is None or (when, k) >= latest[0]:
-                    latest = ((when, k), at, result)
-        return None if latest is None else (latest[1], latest[2])
+                    latest = ((when, k), at, result, _is_int(a.get("parent_prediction")))
+        return None if latest is None else latest[1:]
 
     def boxes(self, at: str, result: list, regions: dict) -> dict[str, tuple[str, list, str]]:
         """The review's boxes: region id (exported, suggestion suffix dropped) -> (label, [x, y,
@@ -228,6 +234,11 @@ def _read_task(t: _Task, m: dict, review, out: Review) -> None:
     path, regions, classes = m["path"], m["regions"], m["classes"]
     w, h = m.get("width"), m.get("height")
     boxes = t.boxes(f"{review[0]}.result", review[1], regions)
+    if regions and not set(boxes) & set(regions) and not review[2]:
+        out.blank.append((path, f"{t.where}: the review keeps none of the task's {len(regions)} box"
+                                f"{'es' * (len(regions) != 1)} and was not "
+                                "started from a prediction (is pre-labelling with labellint-labels on?); "
+                                "--force deletes them"))
 
     def pixels(pct, at: str) -> list:
         box = [_px(v) for v in (pct[0] * w / 100, pct[1] * h / 100, pct[2] * w / 100, pct[3] * h / 100)]
@@ -283,9 +294,10 @@ def plan(ds, review: Review, relpath: str, force: bool = False) -> tuple[decisio
     """The review's plan for the dataset at ``relpath``, with a note when the tasks name another
     path (as :func:`labellint.fix.decisions.for_file`)."""
     mine, note = decisions.for_file(review.decisions + review.additions, relpath)
-    paths = {x.path for x in review.decisions + review.additions} | {p for p, _ in review.refused}
+    paths = {x.path for x in review.decisions + review.additions} | {p for p, _ in review.refused + review.blank}
     p = decisions.plan(ds, [d for d in mine if isinstance(d, Decision)], force)
-    p.conflicts.extend(why for path, why in review.refused if len(paths) <= 1 or path == relpath)
+    p.conflicts.extend(why for path, why in review.refused + (review.blank if not force else [])
+                       if len(paths) <= 1 or path == relpath)
     _add(ds, [a for a in mine if isinstance(a, Addition)], p)
     return p, note
 

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -176,12 +177,12 @@ def check(paths, select, ignore, extend_select, config_file, images, output_form
                                       console=_console(stderr=True))
     # the text report is never made for a run with errors: their lines on stderr stand for it
     if (to_stdout or output_file is not None) and (reporter.output != reporters.CONSOLE or not result.errors):
-        document = reporter.render(result, options)
+        document = reporter.render(result, replace(options, output_file=output_file))
     if output_file is not None and document is not None:
         _write_report(reporter, document, output_file, result)
     for extra, path in extra_reports:
         if extra.output != reporters.CONSOLE or not result.errors:
-            _write_report(extra, extra.render(result, options), path, result)
+            _write_report(extra, extra.render(result, replace(options, output_file=path)), path, result)
     if opts.fix and (not result.errors or any(r.changed for r in result.fixes)):  # files were rewritten: say so
         text_report.fix_summary(result, _console(stderr=True), written=True)
     if to_stdout:
@@ -248,13 +249,17 @@ def _diff(paths, opts) -> None:
 @click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path),
               help="Add the findings decided 'keep' to this baseline file, so they are not reported again.")
 def apply_cmd(decisions_file, dataset, output, force, dry_run, baseline):
-    """Apply review decisions (the gallery's download) to a COCO file: relabels, deletions, box edits."""
+    """Apply review decisions (the gallery's download, or a Label Studio JSON export of the
+    label-studio report's tasks) to a COCO file: relabels, deletions, box edits, new boxes."""
     from labellint.coco import NotCoco, load
     from labellint.fix import decisions as decisions_mod
+    from labellint.fix import labelstudio
     from labellint.fsutil import cwd_relative, display_path
     from labellint.report.safe import clean
 
-    items, _ = decisions_mod.read(decisions_file)
+    doc = decisions_mod.load(decisions_file)
+    review = labelstudio.read(doc, str(decisions_file)) if labelstudio.is_export(doc) else None
+    items = decisions_mod.parse(doc, str(decisions_file))[0] if review is None else []
     relpath, _ = display_path(dataset)  # what the decisions name (repository-relative)
     shown = cwd_relative(dataset)  # what people read
     mine, note = decisions_mod.for_file(items, relpath)
@@ -263,7 +268,10 @@ def apply_cmd(decisions_file, dataset, output, force, dry_run, baseline):
     except NotCoco:
         raise LabellintError("not a COCO annotation file (no 'images' or 'annotations'): nothing to apply to",
                              shown) from None
-    plan = decisions_mod.plan(ds, mine, force)
+    if review is None:
+        plan = decisions_mod.plan(ds, mine, force)
+    else:
+        plan, note = labelstudio.plan(ds, review, relpath, force)
     out = _console()
     if note:
         out.print(Text("note: " + clean(note), style="dim"))
@@ -296,6 +304,8 @@ def apply_cmd(decisions_file, dataset, output, force, dry_run, baseline):
         extra.append(f"{len(plan.already)} already applied")
     if plan.kept:
         extra.append(f"{len(plan.kept)} kept as they are")
+    if review is not None and review.unreviewed:
+        extra.append(f"{review.unreviewed} task{'s' * (review.unreviewed != 1)} not reviewed")
     out.print(Text(summary + (f" ({', '.join(extra)})" if extra else ""), style="bold"))
 
 

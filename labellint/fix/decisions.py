@@ -62,6 +62,7 @@ class Decision:
     category_id: int | None = None
     bbox: list[float] | None = None
     new_id: int | None = None
+    where: str | None = None  # how messages name it, when not "decisions[index]" (a Label Studio task)
 
 
 def _is_int(v) -> bool:
@@ -106,6 +107,12 @@ def _read_capped(path: Path, shown: str) -> bytes:
 
 def read(path: Path) -> tuple[list[Decision], dict]:
     """The decisions of a file, validated; a bad file is one InputError with its position."""
+    return parse(load(path), str(path))
+
+
+def load(path: Path):
+    """The JSON document of a decisions file (or of a Label Studio export: fix.labelstudio),
+    read whole below ``max_decisions_bytes``; a file that is not JSON is one InputError."""
     shown = str(path)
     raw = _read_capped(path, shown)
     try:
@@ -118,8 +125,14 @@ def read(path: Path) -> tuple[list[Decision], dict]:
         raise InputError("decisions file is not valid JSON: nested too deeply", shown) from None
     except ValueError as exc:  # an integer of more than 4300 digits
         raise InputError(f"decisions file is not valid JSON: {str(exc).splitlines()[0]}", shown) from None
+    return doc
+
+
+def parse(doc, shown: str) -> tuple[list[Decision], dict]:
+    """The decisions of a loaded decisions file, validated field by field."""
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise InputError(f"not a labellint decisions file (\"format\": \"{FORMAT}\" missing)", shown)
+        raise InputError(f"not a labellint decisions file (\"format\": \"{FORMAT}\" missing) nor a Label Studio "
+                         "export (a JSON list of tasks)", shown)
     if doc.get("version") != VERSION:
         raise InputError(f"decisions version {_shown(doc.get('version'))} is not supported "
                          f"(this labellint reads {VERSION})", shown)
@@ -249,6 +262,8 @@ def _already(entry: dict, group: list[Decision], seen: str | None, ann_id: int) 
 
 
 def _which(group: list[Decision]) -> str:
+    if group[0].where:
+        return ", ".join(dict.fromkeys(d.where for d in group))
     return "decisions[" + ", ".join(str(d.index) for d in group[:5]) + (", ..." if len(group) > 5 else "") + "]"
 
 

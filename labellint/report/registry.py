@@ -34,6 +34,7 @@ class ReportOptions:
     statistics: bool = False  # the text report: only the table of counts by rule
     images: Path | None = None  # the image root (the gallery's pictures)
     console: Console | None = None  # where a slow reporter shows progress (stderr)
+    output_file: Path | None = None  # where this report goes (--output-file, --report), for files beside it
 
 
 @dataclass(frozen=True)
@@ -93,3 +94,5 @@ register(Reporter("html", _lazy("labellint.report.html"), output=FILE, keep_data
 register(Reporter("gitlab", _lazy("labellint.report.gitlab")))
 register(Reporter("junit", _lazy("labellint.report.junit")))
 register(Reporter("markdown", _lazy("labellint.report.markdown")))
+register(Reporter("label-studio", _lazy("labellint.report.labelstudio"), output=FILE, keep_datasets=True,
+                  file_hint="TASKS.json", written="Label Studio tasks"))

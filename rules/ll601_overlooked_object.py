@@ -54,7 +54,7 @@ The examples need predictions; with these, the bad file is reported and the good
 
 ## Fix
 Unsafe: add the predicted box with the suggested class (the next unused id, `iscrowd` 0, `area`
-the box's). Look at the image first: predictions can be wrong, and out-of-sample predictions
+the box's); none for a predicted box of absurd size (a coordinate or the area beyond 1e12). Look at the image first: predictions can be wrong, and out-of-sample predictions
 (`labellint train --folds K`) find more real issues.
 """
 
@@ -89,15 +89,19 @@ def check(ds, options, context):
 def _problem(ds, prepared, image_row, pred, why, score):
     cls = int(prepared.pred_cls[pred])
     name = ds.category_name(cls)
-    box = [_plain(v) for v in prepared.pred_box[pred]]
-    fields = {"image_id": int(ds.images.id[image_row]), "category_id": int(ds.categories.id[cls]), "bbox": box,
-              "area": _plain(box[2] * box[3]), "iscrowd": 0}
+    x, y, w, h = (float(v) for v in prepared.pred_box[pred])
+    fix = None
+    if all(abs(v) < 1e12 for v in (x, y, w, h, x + w, y + h, w * h)):  # a box a file can hold, as written
+        box = [_plain(v) for v in (x, y, w, h)]
+        fields = {"image_id": int(ds.images.id[image_row]), "category_id": int(ds.categories.id[cls]), "bbox": box,
+                  "area": _plain(box[2] * box[3]), "iscrowd": 0}
+        fix = Fix(f"add the '{name}' box the model finds", (append("annotations", fields),), "unsafe")
     return Problem(
         f"the model finds a '{name}' at {objectlab.box_text(prepared.pred_box[pred])} (confidence "
         f"{prepared.pred_score[pred]:.2f}) where no box is labelled ({why})",
         image=image_row, score=score, suggestion=name,
         key=f"{name}@{','.join(f'{v:.0f}' for v in prepared.pred_box[pred])}",
-        fix=Fix(f"add the '{name}' box the model finds", (append("annotations", fields),), "unsafe"),
+        fix=fix,
     )
 
 

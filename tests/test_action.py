@@ -285,3 +285,14 @@ def test_broken_dataset_is_exit_2_with_the_error_in_the_summary(installed, pull_
     assert last.returncode == 2
     assert "data/train.json:1:" in check.stderr and "Traceback" not in check.stderr
     assert "data/train.json" in runner.summary.read_text(encoding="utf-8")
+
+
+def test_a_run_that_cannot_start_says_so_in_the_summary(installed, pull_request, tmp_path, git_env):
+    workspace = _open_pr(pull_request, tmp_path, git_env, _dataset(BOX_INSIDE, BOX_OUTSIDE))
+    (workspace / "empty").mkdir()
+    runner = _runner(installed, workspace, tmp_path, git_env)
+    last = runner.run(paths="empty")
+    assert runner.outputs["check"]["exit-code"] == "2" and last.returncode == 2
+    assert "no JSON files found" in runner.results["check"].stderr
+    assert "sarif-file" not in runner.outputs["check"]  # nothing to upload
+    assert "labellint could not run" in runner.summary.read_text(encoding="utf-8")

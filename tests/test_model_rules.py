@@ -264,3 +264,61 @@ def _background_box(doc, preds, image_id, size=16):
             if all(objectlab.box_iou(box, t) == 0 for t in taken):
                 return box
     pytest.fail(f"no background left on image {image_id}")
+
+
+# --------------------------------------------------------------------------- calibrated confidence
+
+
+def _agreeing_detector(score: float, n_images: int = 8):
+    """Images with two labelled squares each (class 1), predicted exactly at ``score``: a model
+    that agrees with every label, and is never more confident than ``score``."""
+    images = [{"id": i, "file_name": f"{i}.jpg", "width": 100, "height": 100} for i in range(1, n_images + 1)]
+    anns, preds = [], []
+    for i in range(1, n_images + 1):
+        for k, x in enumerate((5, 40)):
+            anns.append({"id": 10 * i + k, "image_id": i, "category_id": 1, "bbox": [x, 5, 20, 20], "area": 400,
+                         "iscrowd": 0})
+            preds.append({"image_id": i, "category_id": 1, "bbox": [x, 5, 20, 20], "score": score})
+    doc = {"images": images, "annotations": anns,
+           "categories": [{"id": 1, "name": "can"}, {"id": 2, "name": "bottle"}]}
+    return doc, preds
+
+
+def _preds(entries) -> predictions_mod.Predictions:
+    return predictions_mod.load_bytes(json.dumps(entries).encode(), "pred.json")
+
+
+def test_the_bar_follows_the_confidence_the_model_gives_labels_it_agrees_with():
+    doc, preds = _agreeing_detector(0.8)
+    # an object left unlabelled on image 1, seen at 0.85: below ObjectLab's 0.95, above this model's 0.8
+    preds.append({"image_id": 1, "category_id": 1, "bbox": [70, 60, 20, 20], "score": 0.85})
+    found = findings("LL601", doc, _preds(preds))
+    assert [(f.image_id, f.suggestion) for f in found] == [(1, "can")]
+    assert findings("LL601", doc, _preds(preds), calibrate=False) == []
+    # a model sure of its labels (0.99) keeps the ceiling: 0.85 is not confident for it
+    sure, sure_preds = _agreeing_detector(0.99)
+    sure_preds.append({"image_id": 1, "category_id": 1, "bbox": [70, 60, 20, 20], "score": 0.85})
+    assert findings("LL601", sure, _preds(sure_preds)) == []
+    # the bar itself: the median agreed score per class row, capped; no evidence keeps the ceiling
+    ds = load_bytes(json.dumps(doc).encode(), "ann.json")
+    bars = objectlab.confidence_bars(objectlab.prepare(ds, _preds(preds), 0.9), 0.95, True, 2)
+    assert bars.tolist() == [0.8, 0.95]
+
+
+def test_a_label_the_model_gives_another_class_and_not_its_own_is_a_swap():
+    doc, preds = _agreeing_detector(0.8)
+    label = doc["annotations"][0]  # image 1, [5, 5, 20, 20], labelled "can"
+    # the model sees a bottle there (0.96: no bottle label to calibrate on, so the ceiling applies),
+    # slightly off (IoU 0.62: ObjectLab's score alone lets it pass)
+    swapped = [p for p in preds if not (p["image_id"] == 1 and p["bbox"][0] == 5)]
+    swapped.append({"image_id": 1, "category_id": 2, "bbox": [8, 7, 20, 20], "score": 0.96})
+    found = findings("LL603", doc, _preds(swapped))
+    assert [(f.annotation_id, f.suggestion) for f in found] == [(label["id"], "bottle")]
+    assert found[0].fix is not None
+    # the model also sees the labelled class there, confidently: a disagreement, not a swap
+    both = swapped + [{"image_id": 1, "category_id": 1, "bbox": [5, 5, 20, 20], "score": 0.85}]
+    assert findings("LL603", doc, _preds(both)) == []
+    # the other class's box barely overlaps the label (below min_iou): another object
+    far = [p for p in swapped if p["category_id"] == 1] + [
+        {"image_id": 1, "category_id": 2, "bbox": [15, 12, 20, 20], "score": 0.96}]
+    assert findings("LL603", doc, _preds(far), min_iou=0.5, threshold_scale=0.0) == []

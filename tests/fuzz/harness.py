@@ -70,6 +70,10 @@ OPTION_SETS = [
     ("sarif", ["check", "-f", "sarif"], 2.0),
     ("github", ["check", "-f", "github"], 1.5),
     ("html", ["check", "-f", "html", "-o", "review.html"], 1.5),
+    ("gitlab", ["check", "-f", "gitlab"], 0.7),
+    ("junit", ["check", "-f", "junit"], 0.7),
+    ("markdown", ["check", "-f", "markdown"], 0.7),
+    ("label-studio", ["check", "-f", "label-studio", "-o", "tasks.json"], 0.7),
     ("fix", ["check", "--fix"], 2.0),
     ("unsafe-fixes", ["check", "--unsafe-fixes"], 1.0),
     ("diff", ["check", "--diff"], 1.5),
@@ -384,9 +388,11 @@ _PY_WARNING = re.compile(r"^(\S[^\n]*?):(\d+): (\w*Warning): ([^\n]*)", re.M)
 _RULE_FAILED = re.compile(r"rule (LL\d+) \(([^)]*)\) failed on [^:]*: ([\w.]+)")
 _GITHUB_COMMAND = re.compile(r"^::(error|warning|notice) (file|title)=")
 _MARKUP_FROM_DATA = re.compile(r"<fuzz-xss|<img src=x onerror=fuzz", re.I)  # the tags of values.hostile_strings, unescaped
+_CODE_SPAN = re.compile(r"(`+).*?(?<!`)\1(?!`)", re.S)
 _WRITERS = {"fix", "unsafe-fixes"}
 _CRASHES = {"crash", "memory", "traceback", "internal-error", "python-error", "hang"}
-_OUTPUTS = {"html": {"review.html"}, "apply-output": {"out.json"}}
+_OUTPUTS = {"html": {"review.html"}, "apply-output": {"out.json"},
+            "label-studio": {"tasks.json", "tasks.label-config.xml"}}
 
 
 @dataclass
@@ -522,12 +528,34 @@ def _check_machine_output(case, out, stdout, folder, fails):
                 if err is not None:
                     where = "/".join(str(p) for p in err.absolute_path)
                     fails.append(Failure("sarif-invalid", f"{where}: {err.message[:60]}"))
+    if fmt in ("gitlab", "junit", "markdown") and out.rc in (0, 1, 2) and not out.timed_out and out.stdout.strip():
+        _check_ci_format(fmt, out.stdout, fails)
     if fmt == "html" and out.rc in (0, 1):
         page = folder / "review.html"
         if not page.is_file():
             fails.append(Failure("html-missing"))
         elif _MARKUP_FROM_DATA.search(page.read_text("utf-8", "replace")):
             fails.append(Failure("html-injection"))
+
+
+def _check_ci_format(fmt: str, stdout: bytes, fails) -> None:
+    """gitlab: a JSON array with unique fingerprints; junit: well-formed XML; markdown: under the
+    comment cap, and no HTML tag that the data could have put there."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        if fmt == "gitlab":
+            doc = _strict_json(stdout)
+            prints = [issue.get("fingerprint") for issue in doc] if isinstance(doc, list) else None
+            if prints is None or len(set(prints)) != len(prints):
+                fails.append(Failure("gitlab-invalid", "not an array of issues with unique fingerprints"))
+        elif fmt == "junit":
+            ET.fromstring(stdout)
+        elif len(stdout) > 65_536 or _MARKUP_FROM_DATA.search(
+                _CODE_SPAN.sub("", stdout.decode("utf-8", "replace"))):  # inside a code span it is text
+            fails.append(Failure("markdown-unsafe", f"{len(stdout)} bytes"))
+    except (ValueError, UnicodeDecodeError, RecursionError, ET.ParseError) as exc:
+        fails.append(Failure(f"{fmt}-output-invalid", str(exc)[:80]))
 
 
 def _check_files(case, out, folder, before, fails):

@@ -34,6 +34,7 @@ class Embedder(images.Visitor):
         self.ds = ds
         self.backbone = backbone
         self.context = float(context)
+        self.device = "auto"  # where a cluster's workers run the backbone (the run's --device)
         self.cache = cache
         self.progress = progress
         self.norm = crops.Normaliser(backbone.pre)

@@ -14,7 +14,7 @@ The pipeline (Ray Data), each image decoded once:
     stored in the same cache as a local run and in the embedder's matrix.
 
 Modules: ``stages`` (what runs on the workers), ``cluster`` (connecting, the per-node checks),
-``executor`` (the driver's side).
+``driver`` (the driver's side).
 """
 
 from __future__ import annotations
@@ -34,6 +34,6 @@ class RaySettings:
 
 def executor(settings: RaySettings):
     """The images pass's executor for these settings (connects when the pass first runs)."""
-    from labellint.distributed.executor import RayExecutor
+    from labellint.distributed.driver import RayExecutor
 
     return RayExecutor(settings)

@@ -31,13 +31,16 @@ def connect(address: str):
     its own Ray job) keeps its connection. An address that does not answer is a one-line error."""
     global _started_here
     ray = ray_module()
-    if ray.is_initialized():
-        return ray
     target = address
     if address == "auto":
         target = os.environ.get("RAY_ADDRESS", "").strip() or None
+    if ray.is_initialized() and (address == "auto" or _connected_to(ray) == target):
+        _quiet()
+        return ray
     if target is not None and not target.startswith("ray://") and target != "auto":
         _reachable(target)
+    if ray.is_initialized():  # connected elsewhere: this run asked for another cluster
+        ray.shutdown()
     # the driver's Ray core logs to stderr; labellint says what went wrong in its own one line
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     try:
@@ -49,6 +52,13 @@ def connect(address: str):
     _started_here = target is None
     _quiet()
     return ray
+
+
+def _connected_to(ray) -> str | None:
+    try:
+        return ray.get_runtime_context().gcs_address
+    except Exception:  # an older Ray, a client connection: take it as another
+        return None
 
 
 def _reachable(address: str) -> None:

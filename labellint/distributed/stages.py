@@ -42,13 +42,13 @@ def _names(requests: dict, i: int) -> str:
 
 
 def scan_batch(batch: dict, requests: list) -> dict:
-    """CPU stage: read, check and crop the images ``batch["id"]`` index in ``requests``."""
+    """CPU stage: read, check and crop the images ``batch["data"]`` index in ``requests``."""
     req = _fetch(requests[0])
     root, bases = Path(req["root"]), tuple(Path(b) for b in req["bases"])
     job = req["job"]
     out = {k: [] for k in COLUMNS}
     with pil_limits(req["max_pixels"]):
-        for i in np.asarray(batch["id"]).tolist():
+        for i in np.asarray(batch["data"]).tolist():
             row = int(req["rows"][i])
             info, rgb, st = read_and_examine(root, bases, _names(req, i), req["max_bytes"], req["max_pixels"])
             anns = req["anns"][req["box_offsets"][i]:req["box_offsets"][i + 1]]

@@ -269,44 +269,30 @@ def _run_pass(ds, cfg: ScanConfig, visitors: list, previous: list | None) -> lis
 
     threads = cfg.threads or default_threads()
     window = threads * 2 + 2  # images in flight: bounds memory, keeps the backbone fed
-    from labellint import progress as progress_mod
-
-    owned = None
-    prog = cfg.progress
-    if prog is None and cfg.console is not None:
-        owned = prog = progress_mod.bar(cfg.console)
-        owned.start()
-    task = prog.add_task("reading images", total=n) if prog is not None else None
     started = time.perf_counter()
-    try:
-        with pil_limits(cfg.max_pixels):
-            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="labellint-decode") as pool:
-                futures = {}
-                next_row = 0
-                done = 0
-                while next_row < n or futures:
-                    while next_row < n and len(futures) < window:
-                        futures[next_row] = pool.submit(work, next_row)
-                        next_row += 1
-                    first = min(futures)
-                    row, info, payload = futures.pop(first).result()
-                    infos[row] = info
-                    if payload:
-                        for visitor, part in payload:
-                            visitor.take(row, part)
-                    done += 1
-                    if prog is not None:
-                        rate = done / max(1e-9, time.perf_counter() - started)
-                        prog.update(task, advance=1, description=f"reading images ({rate:.0f}/s)")
-            for visitor in visitors:
-                visitor.finish()
+    with pass_bar(cfg, "reading images", n) as (prog, task), pil_limits(cfg.max_pixels):
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="labellint-decode") as pool:
+            futures = {}
+            next_row = 0
+            done = 0
+            while next_row < n or futures:
+                while next_row < n and len(futures) < window:
+                    futures[next_row] = pool.submit(work, next_row)
+                    next_row += 1
+                first = min(futures)
+                row, info, payload = futures.pop(first).result()
+                infos[row] = info
+                if payload:
+                    for visitor, part in payload:
+                        visitor.take(row, part)
+                done += 1
+                if prog is not None:
+                    rate = done / max(1e-9, time.perf_counter() - started)
+                    prog.update(task, advance=1, description=f"reading images ({rate:.0f}/s)")
+        for visitor in visitors:
+            visitor.finish()
         if stat_changed:
             cache.save_stat_index(stat_index)
-    finally:
-        if prog is not None and task is not None:
-            prog.remove_task(task)
-        if owned is not None:
-            owned.stop()
     return infos
 
 
@@ -365,6 +351,27 @@ def read_and_examine(root: Path, bases: tuple, file_name, max_bytes: int, max_pi
     except OSError as exc:  # any filesystem answer about a dataset's path is that image's finding
         status, why = _os_failure(exc)
         return _named(ImageInfo(status, why), file_name), None, None
+
+
+@contextmanager
+def pass_bar(cfg: ScanConfig, label: str, total: int):
+    """(progress, task) of a pass's bar line, on the run's display or, for a pass run on its own
+    with a console, a display of its own; (None, None) with neither. The line goes with the pass."""
+    from labellint import progress as progress_mod
+
+    owned = None
+    prog = cfg.progress
+    if prog is None and cfg.console is not None:
+        owned = prog = progress_mod.bar(cfg.console)
+        owned.start()
+    task = prog.add_task(label, total=total) if prog is not None else None
+    try:
+        yield prog, task
+    finally:
+        if prog is not None and task is not None:
+            prog.remove_task(task)
+        if owned is not None:
+            owned.stop()
 
 
 @contextmanager

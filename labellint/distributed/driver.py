@@ -10,7 +10,6 @@ object per box is kept on the driver.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from labellint.errors import LabellintError
 from labellint.images.files import _over_pixels
 from labellint.images.info import OK, UNREADABLE, UNSAFE, ImageInfo, info_from_json, info_to_json
 from labellint.images.paths import resolve
-from labellint.images.scanning import _run_pass, extra_bases
+from labellint.images.scanning import _run_pass, extra_bases, pass_bar
 from labellint.distributed import cluster, stages
 
 #: Images whose paths the driver checks on every node before the run (spread over the dataset).
@@ -107,7 +106,10 @@ class RayExecutor:
             "anns": anns, "box_offsets": offsets, "boxes": np.asarray(ds.annotations.bbox, np.float64)[anns],
         }
         batch = max(1, int(settings.batch))
-        data = ray.data.range(len(todo), override_num_blocks=max(1, math.ceil(len(todo) / batch)))
+        # the indexes, one block per batch, from the driver: no read tasks to hold CPUs the
+        # actors need (ray.data.range's would wait for them behind one actor per CPU)
+        index = np.arange(len(todo), dtype=np.int64)
+        data = ray.data.from_numpy([index[i:i + batch] for i in range(0, len(todo), batch)])
         data = data.map_batches(stages.scan_batch, batch_size=batch, fn_kwargs={"requests": [ray.put(requests)]},
                                 num_cpus=1)
         if job is not None and len(anns):
@@ -134,20 +136,12 @@ class RayExecutor:
 
     def _collect(self, data, ds, cfg, emb, infos, stat_index, total) -> bool:
         """Take the workers' records as they stream in; True when the stat index changed."""
-        from labellint import progress as progress_mod
-
         cache = cfg.cache
-        owned = None
-        prog = cfg.progress
-        if prog is None and cfg.console is not None:
-            owned = prog = progress_mod.bar(cfg.console)
-            owned.start()
-        task = prog.add_task("images on the Ray cluster", total=total) if prog is not None else None
         done = np.zeros(len(ds.images), bool)
         dim = emb.backbone.dim if emb is not None else 0
         changed = False
         started = time.perf_counter()
-        try:
+        with pass_bar(cfg, "images on the Ray cluster", total) as (prog, task):
             for batch in _stream(data):
                 fresh = 0
                 for i, row in enumerate(batch["row"].tolist()):
@@ -171,11 +165,6 @@ class RayExecutor:
                 if prog is not None and fresh:
                     rate = done.sum() / max(1e-9, time.perf_counter() - started)
                     prog.update(task, advance=fresh, description=f"images on the Ray cluster ({rate:.0f}/s)")
-        finally:
-            if prog is not None and task is not None:
-                prog.remove_task(task)
-            if owned is not None:
-                owned.stop()
         return changed
 
 

@@ -134,6 +134,14 @@ def _options(select, ignore, extend_select, config_file, images, **kw) -> Option
                    "Linux, or $LABELLINT_CACHE_DIR; never one inside the linted tree).")
 @click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path),
               help="A detector's COCO results on these images, for the model-based LL6xx rules.")
+@click.option("--ray", "ray_address", metavar="auto|ADDRESS",
+              help="Read the images and run the backbone on a Ray cluster (the ray extra): auto connects to "
+                   "$RAY_ADDRESS, else starts a local Ray; HOST:PORT connects there. The images must be at the "
+                   "same path on every node (a shared file system).")
+@click.option("--ray-actors", type=click.IntRange(1, 100_000), help="Backbone actors on the cluster "
+              "(default: one per GPU, else one per CPU).")
+@click.option("--ray-batch", type=click.IntRange(1, 100_000), help="Images per batch on the cluster "
+              "(a CPU task's share, a backbone call's; default 16).")
 @click.option("--fix", is_flag=True, help="Apply the fixes rated safe and write the files back (atomically; "
               "untouched bytes stay as they were). The report then shows what remains.")
 @click.option("--unsafe-fixes", is_flag=True, help="With --fix or --diff, also the fixes rated unsafe "
@@ -142,11 +150,12 @@ def _options(select, ignore, extend_select, config_file, images, **kw) -> Option
               "(exit 1 when something would change).")
 def check(paths, select, ignore, extend_select, config_file, images, output_format, output_file, extra_reports,
           fail_on, exit_zero, statistics, baseline, diff_base, limit, backbone, device, batch_size, no_cache, predictions,
-          fix, unsafe_fixes, show_diff):
+          ray_address, ray_actors, ray_batch, fix, unsafe_fixes, show_diff):
     """Lint COCO files (directories are searched for *.json)."""
     opts = _options(select, ignore, extend_select, config_file, images, fail_on=fail_on, baseline=baseline,
                     diff_base=diff_base, backbone=backbone, device=device, batch_size=batch_size,
-                    no_cache=no_cache, predictions=predictions)
+                    no_cache=no_cache, predictions=predictions, ray=ray_address, ray_actors=ray_actors or 0,
+                    ray_batch=ray_batch or 0)
     # refused when one is an input
     opts.outputs = ((output_file,) if output_file is not None else ()) + tuple(path for _, path in extra_reports)
     opts.diff = show_diff

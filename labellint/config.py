@@ -25,7 +25,8 @@ from labellint.fsutil import read_regular
 from labellint.findings import Severity
 from labellint.registry import Rule
 
-KEYS = ("select", "ignore", "extend-select", "per-file-ignores", "severity", "rules", "fail-on")
+KEYS = ("select", "ignore", "extend-select", "per-file-ignores", "severity", "rules", "fail-on", "ray", "ray-actors",
+        "ray-batch")
 
 
 @dataclass
@@ -37,6 +38,9 @@ class Config:
     severity: dict[str, Severity] = field(default_factory=dict)
     rules: dict[str, dict] = field(default_factory=dict)
     fail_on: Severity = Severity.ERROR
+    ray: str | None = None  # "auto" or a Ray cluster's address: the images and embeddings passes there
+    ray_actors: int = 0  # backbone actors on the cluster (0: one per GPU, else one per CPU)
+    ray_batch: int = 0  # images per batch on the cluster (0: the default)
     source: Path | None = None  # the file it came from
     root: Path | None = None  # the folder of that file: per-file-ignores are relative to it
 
@@ -145,6 +149,17 @@ def parse(table: dict, rules: dict[str, Rule], source: Path | None = None, text:
         if not isinstance(opts, dict):
             raise _error(f"rules.{code} must be a table of options", source, text, code)
         cfg.rules[rule.code] = validate_options(rule, opts, source, text, table=str(code))
+    if "ray" in table:
+        value = table["ray"]
+        if not isinstance(value, str) or not value.strip():
+            raise _error("'ray' must be \"auto\" or a Ray cluster's address (HOST:PORT)", source, text, "ray")
+        cfg.ray = value.strip()
+    for key in ("ray-actors", "ray-batch"):
+        if key in table:
+            value = table[key]
+            if type(value) is not int or not 0 < value <= 100_000:
+                raise _error(f"'{key}' must be a whole number from 1 to 100000, got {_shown(value)}", source, text, key)
+            setattr(cfg, key.replace("-", "_"), value)
     if "fail-on" in table:
         try:
             cfg.fail_on = Severity.parse(table["fail-on"])

@@ -28,6 +28,7 @@ class RunContext:
     notes: list[str] = field(default_factory=list)  # one-line notes for the report, each once
     source: Path | None = None  # the annotation file being linted
     decode_threads: int = 0  # image decode threads; 0: one per core (2 to 8)
+    executor: Any = None  # runs the images pass elsewhere (--ray: labellint.distributed); None: here
     results: dict = field(default_factory=dict)  # pass name -> its result for this file
 
     def has(self, need: str) -> bool:

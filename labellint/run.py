@@ -38,6 +38,9 @@ class Options:
     batch_size: int = 32
     no_cache: bool = False
     predictions: Path | None = None  # a detector's COCO results, for the LL6xx rules
+    ray: str | None = None  # --ray auto|ADDRESS: the images and embeddings passes on a Ray cluster
+    ray_actors: int = 0  # --ray-actors: backbone actors (0: one per GPU, else one per CPU)
+    ray_batch: int = 0  # --ray-batch: images per batch on the cluster (0: the default)
     outputs: tuple = ()  # files the command writes when the run is done (a report, a baseline): never an input
     fix: bool = False  # apply safe fixes (and unsafe ones with unsafe_fixes) and write the files
     unsafe_fixes: bool = False
@@ -282,10 +285,22 @@ class _Run:
         self.many_base: list = []  # the same at the --diff-base ref
         self.enabled: dict[str, object] = {}
         self.fail_levels: list = []
+        self.executors: dict = {}  # RaySettings -> its executor
+        if opts.ray:
+            context.executor = self._executor(opts.ray, opts.ray_actors, opts.ray_batch)
         self.fixing = opts.fix or opts.diff
         # fingerprints the baseline accepts: never fixed
         self.accepted = ({e["fingerprint"] for e in baseline_mod.read(opts.baseline)}
                          if self.fixing and opts.baseline is not None else set())
+
+    def _executor(self, address: str, actors: int = 0, batch: int = 0):
+        """The Ray executor for these settings, one per run (labellint.distributed loads only here)."""
+        from labellint import distributed
+
+        settings = distributed.RaySettings(address, int(actors or 0), int(batch or distributed.DEFAULT_BATCH))
+        if settings not in self.executors:
+            self.executors[settings] = distributed.executor(settings)
+        return self.executors[settings]
 
     def lint_file(self, path: Path) -> None:
         """One file: its findings, or why it was skipped, or its one error."""
@@ -312,6 +327,8 @@ class _Run:
                                            opts.extend_select)
         ds = load(path, relpath)
         context = self.context.for_file(path)
+        if context.executor is None and cfg.ray is not None:  # ray = ... in [tool.labellint]
+            context.executor = self._executor(cfg.ray, cfg.ray_actors, cfg.ray_batch)
         base = _base(path, relpath, root, opts.diff_base, settings, self.context) if opts.diff_base else None
         if self.fixing:
             from labellint.fix import runner

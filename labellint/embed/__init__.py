@@ -34,8 +34,11 @@ def request(ds, crop_context: float, context):
 
             _warned[warn] = True
             context.console.print(Text(f"labellint: warning: {warn}", style="yellow"))
-        bb = backbone_mod.load(path, device=device, batch_size=batch)
+        # with an executor (a cluster) the backbone runs on its workers, on the device asked for:
+        # the driver's session only reads the model's preprocessing and dimension
+        bb = backbone_mod.load(path, device="cpu" if st.config.executor else device, batch_size=batch)
         emb = Embedder(ds, bb, context=crop, cache=st.config.cache, progress=st.config.progress)
+        emb.device = device
         st.extras[key] = emb
         images.prepare(ds, context, visitor=emb)
     return emb

@@ -206,30 +206,9 @@ def load(path, device: str = "auto", batch_size: int = 32, threads: int = 0) -> 
     if not path.is_file():
         raise LabellintError(f"backbone model {path} not found (pass --backbone MODEL.onnx, "
                              "or make one with `labellint backbone export --arch resnet50`)")
-    ort = _ort()
     sha = file_sha256(path)
-    providers = choose_providers(device, ort.get_available_providers())
-    if threads <= 0:
-        # leave a core to the threads that decode and crop while the backbone runs
-        threads = max(1, cpu_count() - 1) if providers[0] == "CPUExecutionProvider" else 1
-    key = (sha, tuple(providers), threads)
-    if key not in _SESSIONS:
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        # no busy-waiting between batches: the decode threads need that core
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        so.log_severity_level = 3
-        try:
-            session = ort.InferenceSession(str(path), so, providers=providers)
-        except Exception as exc:
-            raise LabellintError(f"backbone {path} cannot be loaded by onnxruntime: {exc}") from None
-        _SESSIONS[key] = session
-    session = _SESSIONS[key]
+    session, threads = _session(str(path), sha, path, device, threads)
     used = session.get_providers()
-    if device == "cuda" and "CUDAExecutionProvider" not in used:
-        raise LabellintError("--device cuda: the CUDA provider failed to start (see onnxruntime's log); "
-                             "check the CUDA and cuDNN libraries onnxruntime-gpu needs")
     meta = session.get_modelmeta().custom_metadata_map or {}
     inputs = session.get_inputs()
     if len(inputs) != 1:
@@ -244,3 +223,49 @@ def load(path, device: str = "auto", batch_size: int = 32, threads: int = 0) -> 
     probe = np.zeros((1, 3, *pre.size) if pre.layout == "NCHW" else (1, *pre.size, 3), np.float32)
     bb.dim = int(bb.run(probe).shape[1])
     return bb
+
+
+def _session(model, sha: str, path, device: str, threads: int):
+    """(onnxruntime session, intra-op threads) for ``model`` (a path or the model's bytes), reused
+    within a process."""
+    ort = _ort()
+    providers = choose_providers(device, ort.get_available_providers())
+    if threads <= 0:
+        # leave a core to the threads that decode and crop while the backbone runs
+        threads = max(1, cpu_count() - 1) if providers[0] == "CPUExecutionProvider" else 1
+    key = (sha, tuple(providers), threads)
+    if key not in _SESSIONS:
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        # no busy-waiting between batches: the decode threads need that core
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        so.log_severity_level = 3
+        try:
+            _SESSIONS[key] = ort.InferenceSession(model, so, providers=providers)
+        except Exception as exc:
+            raise LabellintError(f"backbone {path} cannot be loaded by onnxruntime: {exc}") from None
+    session = _SESSIONS[key]
+    if device == "cuda" and "CUDAExecutionProvider" not in session.get_providers():
+        raise LabellintError("--device cuda: the CUDA provider failed to start (see onnxruntime's log); "
+                             "check the CUDA and cuDNN libraries onnxruntime-gpu needs")
+    return session, threads
+
+
+def remote_form(bb: Backbone) -> Backbone:
+    """The backbone without its session, to send to another machine with the model's bytes
+    (:func:`from_bytes` there opens its own)."""
+    from dataclasses import replace
+
+    return replace(bb, session=None, providers=[])
+
+
+def from_bytes(form: Backbone, model: bytes, device: str = "auto", threads: int = 0) -> Backbone:
+    """The backbone ``form`` (from :func:`remote_form`) with a session of its own on this machine,
+    opened from the model's bytes; the same preprocessing, names and dimension as the driver's."""
+    from dataclasses import replace
+
+    if hashlib.sha256(model).hexdigest() != form.sha256:
+        raise LabellintError(f"backbone {form.path}: the model received is not the one the run loaded")
+    session, threads = _session(model, form.sha256, form.path, device, threads)
+    return replace(form, session=session, providers=session.get_providers(), threads=threads)

@@ -6,6 +6,7 @@ import hashlib
 import queue
 import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,17 +34,23 @@ class Embedder(images.Visitor):
         self.ds = ds
         self.backbone = backbone
         self.context = float(context)
+        self.device = "auto"  # where a cluster's workers run the backbone (the run's --device)
         self.cache = cache
         self.progress = progress
         self.norm = crops.Normaliser(backbone.pre)
         settings = f"{backbone.space}\0context={self.context:.6g}\0crop=square-pad-mean-v1"
         self.space = hashlib.sha256(settings.encode()).hexdigest()[:24]
         rows = embeddable(ds)
-        self.by_image: dict[int, list[int]] = {}
-        for ann, img in zip(rows.tolist(), ds.ann_image_row[rows].tolist()):
-            self.by_image.setdefault(img, []).append(ann)
-        self.vectors: dict[int, np.ndarray] = {}  # annotation id -> embedding (never list position)
-        self.row_of_id = {int(ds.annotations.id[r]): int(r) for r in rows.tolist()}
+        # the boxes of each image, without a Python object per box: rows grouped by image
+        self.rows = rows
+        order = np.argsort(ds.ann_image_row[rows], kind="stable")
+        self._grouped = rows[order]
+        self._starts = np.searchsorted(ds.ann_image_row[self._grouped], np.arange(len(ds.images) + 1))
+        # one row of the matrix per croppable annotation (in annotation order), filled as they come
+        self._slot = np.full(len(ds.annotations), -1, np.int64)
+        self._slot[rows] = np.arange(len(rows))
+        self._matrix = np.empty((len(rows), backbone.dim), np.float32)
+        self._have = np.zeros(len(rows), bool)
         self._missing: dict[int, list[int]] = {}
         self._stored: dict[int, dict] = {}  # image row -> {box key: vector} already cached
         self._paths: dict[int, object] = {}
@@ -65,8 +72,12 @@ class Embedder(images.Visitor):
         self._started = None
 
     # -- images.Visitor ----------------------------------------------------------------------
+    def boxes_of(self, row: int) -> np.ndarray:
+        """The croppable annotation rows of image ``row``."""
+        return self._grouped[self._starts[row]:self._starts[row + 1]]
+
     def wants_pixels(self, row, info) -> bool:
-        anns = self.by_image.get(row)
+        anns = self.boxes_of(row).tolist()
         if not anns:
             return False
         with self._lock:
@@ -91,9 +102,11 @@ class Embedder(images.Visitor):
             else:
                 hits[ann] = vec
         with self._lock:
-            self.vectors.update((int(self.ds.annotations.id[a]), v) for a, v in hits.items())
+            for a, v in hits.items():
+                self._keep(a, v)
             self.cached += len(hits)
-            self._stored[row] = {box_key(self.ds.annotations.bbox[a]): v for a, v in hits.items()}
+            if missing and row in self._paths:  # written back with the new ones once they are embedded
+                self._stored[row] = {box_key(self.ds.annotations.bbox[a]): v for a, v in hits.items()}
             self._missing[row] = missing
         return bool(missing)
 
@@ -175,28 +188,85 @@ class Embedder(images.Visitor):
             self._started = t0
         y = self.backbone.run(x)
         self.infer_seconds += time.perf_counter() - t0
-        self.embedded += len(part)
-        for (row, ann), vec in zip(part, y):
-            self.vectors[int(self.ds.annotations.id[ann])] = vec
-            self._stored.setdefault(row, {})[box_key(self.ds.annotations.bbox[ann])] = vec
-            self._remaining[row] -= 1
-            if self._remaining[row] == 0 and self.cache is not None and row in self._paths:
-                if self._writer is None:
-                    from concurrent.futures import ThreadPoolExecutor
-
-                    self._writer = ThreadPoolExecutor(1, thread_name_prefix="labellint-cache")
-                self._writes.append(self._writer.submit(self.cache.put_embeddings, self._paths[row],
-                                                        dict(self._stored[row]), self.backbone.dim))
+        self._record(part, y)
         if self.progress is not None:
             if self._task is None:
                 self._task = self.progress.add_task("embedding crops", total=None)
             rate = self.embedded / max(1e-9, time.perf_counter() - self._started)
             self.progress.update(self._task, advance=len(part), description=f"embedding crops ({rate:.0f}/s)")
 
+    def _record(self, part, vectors) -> None:
+        """Keep the embeddings of ``part`` ((image row, annotation row) each); an image whose crops
+        are all embedded is written to the cache (beside the backbone, in the writer thread)."""
+        self.embedded += len(part)
+        for (row, ann), vec in zip(part, vectors):
+            self._keep(ann, vec)
+            self._remaining[row] -= 1
+            if row not in self._paths:  # not cached: no cache, or a digest the cache cannot key
+                continue
+            self._stored.setdefault(row, {})[box_key(self.ds.annotations.bbox[ann])] = vec
+            if self._remaining[row] == 0:
+                if self._writer is None:
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    self._writer = ThreadPoolExecutor(1, thread_name_prefix="labellint-cache")
+                self._writes.append(self._writer.submit(self.cache.put_embeddings, self._paths[row],
+                                                        self._stored.pop(row), self.backbone.dim))
+
+    @property
+    def vectors(self) -> dict:
+        """{annotation id: embedding} of the crops embedded so far (for inspection; rules take
+        :meth:`result`)."""
+        rows, ids, mat = self.result()
+        return dict(zip(ids.tolist(), mat))
+
+    def _keep(self, ann: int, vec) -> None:
+        slot = self._slot[ann]
+        self._matrix[slot] = vec
+        self._have[slot] = True
+
+    # -- a cluster's results (labellint.distributed) ------------------------------------------
+    def remote(self):
+        """What a cluster worker needs to cut this embedder's crops and embed them."""
+        from labellint.embed.backbone import remote_form
+
+        return CropJob(self.backbone.pre.size, self.context, self.norm.fill, remote_form(self.backbone))
+
+    def boxes_to_cut(self, row: int) -> np.ndarray:
+        """The boxes of image ``row`` a worker should cut: those the cache lacks when the image's
+        digest is already known (:meth:`wants_pixels` ran), else all of them."""
+        with self._lock:
+            known = self._missing.get(row)
+        return self.boxes_of(row) if known is None else np.asarray(known, np.int64)
+
+    def take_vectors(self, row: int, info, anns: np.ndarray, vectors: np.ndarray) -> None:
+        """A worker's embeddings of image ``row`` (decoded there as ``info``): the cache's vectors
+        where it has them, as a local run takes them, the worker's for the rest."""
+        if not self.wants_pixels(row, info):
+            return
+        wanted = set(self._missing[row])
+        part = [(row, int(a)) for a in anns.tolist() if int(a) in wanted]
+        if not part:
+            return
+        keep = [i for i, a in enumerate(anns.tolist()) if int(a) in wanted]
+        self._remaining[row] = len(part)
+        with self._lock:
+            self._record(part, vectors[keep])
+
     # -- results ------------------------------------------------------------------------------
     def result(self):
         """(annotation rows, annotation ids, (n, dim) float32 embeddings), in annotation order."""
-        ids = sorted(self.vectors, key=self.row_of_id.__getitem__)
-        rows = np.array([self.row_of_id[i] for i in ids], dtype=np.int64)
-        mat = np.stack([self.vectors[i] for i in ids]) if ids else np.zeros((0, self.backbone.dim), np.float32)
-        return rows, np.array(ids, dtype=np.int64), mat.astype(np.float32, copy=False)
+        rows = self.rows[self._have]
+        mat = self._matrix if self._have.all() else self._matrix[self._have]
+        return rows.astype(np.int64), self.ds.annotations.id[rows].astype(np.int64), mat
+
+
+@dataclass(frozen=True)
+class CropJob:
+    """An Embedder's work as a cluster worker does it: cut with :func:`crops.cut` at ``size``
+    with ``context`` and ``fill``, then the backbone (``backbone``: :func:`remote_form`)."""
+
+    size: tuple
+    context: float
+    fill: tuple
+    backbone: object

@@ -8,6 +8,7 @@ import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,6 +47,12 @@ class Visitor:
     def finish(self) -> None:
         pass
 
+    def remote(self):
+        """A picklable description of this visitor's work for a cluster executor
+        (:mod:`labellint.distributed`), or None: the visitor then runs in a local pass after the
+        cluster's (the same results, one more decode of the images it wants)."""
+        return None
+
 
 @dataclass
 class ScanConfig:
@@ -57,6 +64,9 @@ class ScanConfig:
     threads: int = 0
     console: object | None = None
     progress: object | None = None
+    # runs the pass instead of the local threads: (ds, config, visitors, previous) -> infos, as
+    # _run_pass (labellint.distributed's Ray executor; None: this machine's decode threads)
+    executor: object | None = None
 
 
 @dataclass
@@ -97,6 +107,7 @@ def config_from(context) -> ScanConfig:
         threads=int(context.decode_threads or 0),
         console=context.console,
         progress=context.progress,
+        executor=getattr(context, "executor", None),
     )
 
 
@@ -137,12 +148,13 @@ def scan(ds, context, visitor: Visitor | None = None) -> list[ImageInfo]:
     with st.lock:
         pending = [v for v in st.visitors if id(v) not in st.done_visitors]
         if st.infos is None or pending:
-            st.infos = _run_pass(ds, st.config, pending, st.infos)
+            run = st.config.executor or _run_pass
+            st.infos = run(ds, st.config, pending, st.infos)
             st.done_visitors.update(id(v) for v in pending)
         return st.infos
 
 
-def _extra_bases(cfg: ScanConfig) -> tuple:
+def extra_bases(cfg: ScanConfig) -> tuple:
     if cfg.source is None:
         return ()
     folder = cfg.source.resolve().parent
@@ -165,7 +177,7 @@ def default_threads() -> int:
 
 def _run_pass(ds, cfg: ScanConfig, visitors: list, previous: list | None) -> list[ImageInfo]:
     n = len(ds.images)
-    bases = _extra_bases(cfg)
+    bases = extra_bases(cfg)
     cache = cfg.cache
     infos: list[ImageInfo] = list(previous) if previous is not None else [None] * n
 
@@ -227,14 +239,11 @@ def _run_pass(ds, cfg: ScanConfig, visitors: list, previous: list | None) -> lis
                 return row, cached, None
             _, im = decode(data, cfg.max_pixels)  # only for the crops the cache lacks
             return row, cached, (_cut(row, im, cached, wanting, ds) if im is not None else None)
-        info, im = decode(data, cfg.max_pixels)
+        info, rgb = examine(data, cfg.max_pixels)
         del data  # the decoded picture is what the rest needs; the bytes may be large
         info.path, info.digest = str(path), digest
         payload = None
-        if im is not None:
-            rgb = to_rgb(im)
-            thumb = thumbnail(rgb)
-            info.phash, info.thumb = phash(thumb), thumb.tobytes().hex()
+        if rgb is not None:
             wanting = [v for v in visitors if v.wants_pixels(row, info)]
             payload = _cut(row, rgb, info, wanting, ds, already_rgb=True)
         if cache is not None and info.status in (OK, UNREADABLE):
@@ -260,6 +269,94 @@ def _run_pass(ds, cfg: ScanConfig, visitors: list, previous: list | None) -> lis
 
     threads = cfg.threads or default_threads()
     window = threads * 2 + 2  # images in flight: bounds memory, keeps the backbone fed
+    started = time.perf_counter()
+    with pass_bar(cfg, "reading images", n) as (prog, task), pil_limits(cfg.max_pixels):
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="labellint-decode") as pool:
+            futures = {}
+            next_row = 0
+            done = 0
+            while next_row < n or futures:
+                while next_row < n and len(futures) < window:
+                    futures[next_row] = pool.submit(work, next_row)
+                    next_row += 1
+                first = min(futures)
+                row, info, payload = futures.pop(first).result()
+                infos[row] = info
+                if payload:
+                    for visitor, part in payload:
+                        visitor.take(row, part)
+                done += 1
+                if prog is not None:
+                    rate = done / max(1e-9, time.perf_counter() - started)
+                    prog.update(task, advance=1, description=f"reading images ({rate:.0f}/s)")
+        for visitor in visitors:
+            visitor.finish()
+        if stat_changed:
+            cache.save_stat_index(stat_index)
+    return infos
+
+
+def _cut(row, im, info, visitors, ds, already_rgb=False):
+    if not visitors:
+        return None
+    rgb, exif = as_boxes_see_it(im if already_rgb else to_rgb(im), info, ds.images.width[row], ds.images.height[row])
+    return [(v, v.cut(row, rgb, info, exif)) for v in visitors]
+
+
+def as_boxes_see_it(rgb, info: ImageInfo, json_w, json_h):
+    """(the RGB picture as the boxes were drawn on it, whether EXIF turned it): turned upright when
+    the JSON's size is the EXIF-rotated one."""
+    exif = exif_applies(info, json_w, json_h)
+    return (upright(rgb, info.orientation) if exif else rgb), exif
+
+
+def examine(data: bytes, max_pixels: int):
+    """(ImageInfo, RGB picture or None): decode once, with the perceptual hash and thumbnail that
+    the duplicate rules compare (path and digest are the caller's to set)."""
+    info, im = decode(data, max_pixels)
+    if im is None:
+        return info, None
+    rgb = to_rgb(im)
+    thumb = thumbnail(rgb)
+    info.phash, info.thumb = phash(thumb), thumb.tobytes().hex()
+    return info, rgb
+
+
+def read_and_examine(root: Path, bases: tuple, file_name, max_bytes: int, max_pixels: int):
+    """The pass's work on one image without a cache (what a cluster worker runs): resolve under the
+    root, read within the limits, hash, decode. Returns (ImageInfo, RGB picture or None, (size,
+    mtime_ns) of the file read or None), with what the local pass gives the same image; call it
+    inside :func:`pil_limits`."""
+    try:
+        path, why = resolve(root, file_name, bases)
+        if path is None:
+            return ImageInfo(UNSAFE, why), None, None
+        fh, st, failed = _open(path, max_bytes)
+        if failed is not None:
+            failed.path = str(path)
+            return _named(failed, file_name), None, None
+        with fh:
+            refused = _header_refusal(fh, max_pixels)
+            if refused is not None:
+                refused.path = str(path)
+                return refused, None, None
+            data, failed = _read_whole(fh, st.st_size, max_bytes)
+        if failed is not None:
+            failed.path = str(path)
+            return failed, None, None
+        digest = hashlib.sha256(data).hexdigest()
+        info, rgb = examine(data, max_pixels)
+        info.path, info.digest = str(path), digest
+        return info, rgb, (st.st_size, st.st_mtime_ns)
+    except OSError as exc:  # any filesystem answer about a dataset's path is that image's finding
+        status, why = _os_failure(exc)
+        return _named(ImageInfo(status, why), file_name), None, None
+
+
+@contextmanager
+def pass_bar(cfg: ScanConfig, label: str, total: int):
+    """(progress, task) of a pass's bar line, on the run's display or, for a pass run on its own
+    with a console, a display of its own; (None, None) with neither. The line goes with the pass."""
     from labellint import progress as progress_mod
 
     owned = None
@@ -267,58 +364,31 @@ def _run_pass(ds, cfg: ScanConfig, visitors: list, previous: list | None) -> lis
     if prog is None and cfg.console is not None:
         owned = prog = progress_mod.bar(cfg.console)
         owned.start()
-    task = prog.add_task("reading images", total=n) if prog is not None else None
-    from PIL import Image, ImageFile
-
-    started = time.perf_counter()
-    old_limit = Image.MAX_IMAGE_PIXELS
-    old_truncated = ImageFile.LOAD_TRUNCATED_IMAGES
+    task = prog.add_task(label, total=total) if prog is not None else None
     try:
-        with warnings.catch_warnings():
-            # PIL warns between its limit and twice it; decode() applies the limit itself
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = cfg.max_pixels
-            ImageFile.LOAD_TRUNCATED_IMAGES = False
-            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="labellint-decode") as pool:
-                futures = {}
-                next_row = 0
-                done = 0
-                while next_row < n or futures:
-                    while next_row < n and len(futures) < window:
-                        futures[next_row] = pool.submit(work, next_row)
-                        next_row += 1
-                    first = min(futures)
-                    row, info, payload = futures.pop(first).result()
-                    infos[row] = info
-                    if payload:
-                        for visitor, part in payload:
-                            visitor.take(row, part)
-                    done += 1
-                    if prog is not None:
-                        rate = done / max(1e-9, time.perf_counter() - started)
-                        prog.update(task, advance=1, description=f"reading images ({rate:.0f}/s)")
-            for visitor in visitors:
-                visitor.finish()
-        if stat_changed:
-            cache.save_stat_index(stat_index)
+        yield prog, task
     finally:
-        Image.MAX_IMAGE_PIXELS = old_limit
-        ImageFile.LOAD_TRUNCATED_IMAGES = old_truncated
         if prog is not None and task is not None:
             prog.remove_task(task)
         if owned is not None:
             owned.stop()
-    return infos
 
 
-def _cut(row, im, info, visitors, ds, already_rgb=False):
-    if not visitors:
-        return None
-    rgb = im if already_rgb else to_rgb(im)
-    exif = exif_applies(info, ds.images.width[row], ds.images.height[row])
-    if exif:
-        rgb = upright(rgb, info.orientation)
-    return [(v, v.cut(row, rgb, info, exif)) for v in visitors]
+@contextmanager
+def pil_limits(max_pixels: int):
+    """PIL's pixel limit set to the pass's (a bomb stops at its header), truncated files refused."""
+    from PIL import Image, ImageFile
+
+    old_limit, old_truncated = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
+    try:
+        with warnings.catch_warnings():
+            # PIL warns between its limit and twice it; decode() applies the limit itself
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = max_pixels
+            ImageFile.LOAD_TRUNCATED_IMAGES = False
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = old_limit, old_truncated
 
 
 def scanned(ds) -> list[ImageInfo] | None:

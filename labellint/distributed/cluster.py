@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
+from contextlib import contextmanager
 
 from labellint.errors import LabellintError
 
@@ -44,14 +46,33 @@ def connect(address: str):
     # the driver's Ray core logs to stderr; labellint says what went wrong in its own one line
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     try:
-        ray.init(address=target, logging_level=logging.ERROR, log_to_driver=False,
-                 include_dashboard=False if target is None else None, configure_logging=True)
+        with _stderr_silenced():  # Ray's core says at start which log level it took from the environment
+            ray.init(address=target, logging_level=logging.ERROR, log_to_driver=False,
+                     include_dashboard=False if target is None else None, configure_logging=True)
     except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError, ... for a bad address
         raise LabellintError(f"cannot connect to the Ray cluster at {target or 'a local instance'}: "
                              f"{_first_line(exc)}") from None
     _started_here = target is None
     _quiet()
     return ray
+
+
+@contextmanager
+def _stderr_silenced():
+    """File descriptor 2 to /dev/null for a moment (Ray's C++ core writes there, not to sys.stderr)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (a test runner's capture): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _connected_to(ray) -> str | None:

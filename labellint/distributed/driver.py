@@ -60,6 +60,7 @@ class RayExecutor:
         self.last = {"images": len(todo), "crops": 0, "seconds": 0.0}
         if len(todo):
             cluster.check_nodes(ray, str(cfg.root), _samples(todo, paths))
+            self.last["checked_s"] = time.perf_counter() - started
             data = self._pipeline(ray, ds, cfg, emb, job, todo, bases)
             changed = self._collect(data, ds, cfg, emb, infos, stat_index, len(todo))
             if changed and cache is not None:
@@ -143,6 +144,7 @@ class RayExecutor:
         started = time.perf_counter()
         with pass_bar(cfg, "images on the Ray cluster", total) as (prog, task):
             for batch in _stream(data):
+                self.last.setdefault("first_result_s", time.perf_counter() - started)
                 fresh = 0
                 for i, row in enumerate(batch["row"].tolist()):
                     if done[row]:  # a retried task's second answer: the same record

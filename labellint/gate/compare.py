@@ -212,10 +212,11 @@ def _ci(lo, hi) -> str:
 _MARK = {"pass": "pass", "warn": "warn (not significant)", "fail": "FAIL", "n/a": "n/a"}
 
 
-def _headline(r: GateResult) -> str:
+def _headline(r: GateResult, shown=str) -> str:
+    """What was compared and how; ``shown`` renders the ground truth's path (a code span in Markdown)."""
     how = (f"{r.confidence:.0%} paired bootstrap interval over images, {r.n_bootstrap} samples" if r.n_bootstrap
            else "point estimates (no bootstrap)")
-    return (f"{r.metric} of the candidate against the baseline on {r.n_images} images of {r.gt}; allowed drop "
+    return (f"{r.metric} of the candidate against the baseline on {r.n_images} images of {shown(r.gt)}; allowed drop "
             f"{r.max_drop:g}; {how}")
 
 
@@ -268,11 +269,7 @@ def render_markdown(r: GateResult) -> str:
     from labellint.report import markdown_safe as md
 
     icon = ":x:" if r.failed else ":white_check_mark:"
-    how = (f"{r.confidence:.0%} paired bootstrap interval over images, {r.n_bootstrap} samples" if r.n_bootstrap
-           else "point estimates (no bootstrap)")
-    head = [f"### {icon} labellint gate: {'fail' if r.failed else 'pass'}", "",
-            f"{r.metric} of the candidate against the baseline on {r.n_images} images of {md.code(r.gt)}; "
-            f"allowed drop {r.max_drop:g}; {how}.", "",
+    head = [f"### {icon} labellint gate: {'fail' if r.failed else 'pass'}", "", _headline(r, md.code) + ".", "",
             "| scope | baseline | candidate | Δ | interval | verdict |", "|---|---:|---:|---:|---:|---|"]
     if r.failed:  # said before the table, which a very long run of classes may cut
         names = ", ".join(md.code(row.scope, 80) for row in r.failed[:20])

@@ -78,7 +78,7 @@ def box(ds, row: int) -> list | None:
     return None if any(v is None for v in b) else [round(v, 2) for v in b]
 
 
-def _id(value):
+def js_id(value) -> int | None:
     """An id the page can carry into a decision: None when missing or beyond JavaScript's exact
     integers (the card then offers no edit, instead of one about another id)."""
     value = int(value)
@@ -242,8 +242,8 @@ class Plan:
         outcome = next((f for f in self.result.files if f.path == path), None)
         classes = []
         if ds is not None:
-            classes = [{"id": _id(cid), "name": _text(ds.category_name(row))}
-                       for row, cid in enumerate(ds.categories.id.tolist()) if _id(cid) is not None]
+            classes = [{"id": js_id(cid), "name": _text(ds.category_name(row))}
+                       for row, cid in enumerate(ds.categories.id.tolist()) if js_id(cid) is not None]
         # "path" is the finding's path as is (decisions name the file by it); "label" is for display
         # "shell": whether the path may go into the page's command line (quoted there); one with
         # control characters would carry them into a terminal when pasted
@@ -266,12 +266,12 @@ class Plan:
         cat_row = _row(f, "categories", len(ds.categories))
         if ann_row is not None:
             out["ann"] = ann_row
-            out["aid"] = _id(ds.annotations.id[ann_row])
+            out["aid"] = js_id(ds.annotations.id[ann_row])
             out["state"] = entry_state(ds, "annotations", ann_row)
             out["box"] = box(ds, ann_row)
             crow = int(ds.ann_category_row[ann_row])
             out["cls"] = _text(ds.category_name(crow)) if crow >= 0 else None
-            out["cid"] = _id(ds.annotations.category_id[ann_row])
+            out["cid"] = js_id(ds.annotations.category_id[ann_row])
             image_row = int(ds.ann_image_row[ann_row])
             image_row = image_row if image_row >= 0 else None
             if image_row is None:
@@ -306,7 +306,7 @@ class Plan:
             self._image(path, ds, image_row, pictured)
             crop = self._crop(path, ds, image_row, row, NEIGHBOUR_PX, pictured)
         return {"cls": _text(ds.category_name(crow)) if crow >= 0 else None, "sim": sim, "crop": crop,
-                "aid": _id(ds.annotations.id[row])}
+                "aid": js_id(ds.annotations.id[row])}
 
     def _image(self, path: str, ds, row: int, pictured: bool) -> str:
         key = self._image_keys.get((path, row))

@@ -46,7 +46,7 @@ from labellint.fix import labelstudio as fmt
 from labellint.fix.state import entry_state
 from labellint.fsutil import atomic_write
 from labellint.images.paths import relative_parts
-from labellint.report.gallery_cards import JS_INT, MAX_COORD, accept_action, report_id
+from labellint.report.gallery_cards import MAX_COORD, accept_action, js_id, report_id
 from labellint.report.safe import clean
 
 URL_VARIABLE = "LABELLINT_LABEL_STUDIO_URL"
@@ -87,13 +87,6 @@ def _attr(s: str) -> str:
     return escape(s, {'"': "&quot;"})
 
 
-def _usable(value) -> int | None:
-    """An id a task may carry: exact in JavaScript (Label Studio's pages), not the loader's mark
-    of a missing id."""
-    value = int(value)
-    return None if value == MISSING_ID or not -JS_INT <= value <= JS_INT else value
-
-
 def _number(v) -> float | int | None:
     v = float(v)
     if not math.isfinite(v) or abs(v) > MAX_COORD:
@@ -107,7 +100,7 @@ def class_labels(ds) -> dict[int, tuple[str, int]]:
     no label."""
     out, taken = {}, {UNKNOWN}
     for row, cid in enumerate(ds.categories.id.tolist()):
-        cid = _usable(cid)
+        cid = js_id(cid)
         if cid is None:
             continue
         label = _NOT_XML.sub(lambda m: f"\\u{ord(m.group(0)):04x}", clean(ds.category_name(row))).strip()
@@ -245,7 +238,7 @@ class _Task:
             state = entry_state(ds, "annotations", row)
             if None in bbox or bbox[2] <= 0 or bbox[3] <= 0 or state is None:
                 continue
-            aid = _usable(ds.annotations.id[row])
+            aid = js_id(ds.annotations.id[row])
             if aid is None:
                 rid = f"r{row}"
             else:
@@ -291,7 +284,7 @@ class _Task:
     def _meta(self, findings) -> dict:
         ds, row = self.ds, self.row
         return {"format": fmt.FORMAT, "version": fmt.VERSION, "path": self.path, "report": self.report,
-                "image_id": _usable(ds.images.id[row]), "file_name": clean(ds.images.file_name[row]),
+                "image_id": js_id(ds.images.id[row]), "file_name": clean(ds.images.file_name[row]),
                 "width": self.width, "height": self.height,
                 "classes": {label: cid for label, cid in self.classes.values()},
                 "regions": self.regions,

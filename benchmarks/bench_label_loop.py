@@ -18,8 +18,13 @@ It also scores the fixes against the injected errors (which injected errors were
 Runs are kept in ``--work`` (default /tmp/labellint-loop) and reused when their inputs and recipe
 are unchanged (``labellint train`` writes complete run folders atomically; folds resume).
 
+With ``--train-seeds 0,1,2`` each of A, B and C is trained once per training seed (the injected
+errors, the out-of-fold predictions and so the fixes stay those of ``--seed``): training noise on
+a dataset this small is as large as the effect measured, so the table then gives each model's mean
+AP with its spread over the seeds, the recovered share of the means, and each seed's own share.
+
 Usage: python benchmarks/bench_label_loop.py [--images 160] [--val-images 60] [--rate 0.08]
-       [--epochs 6] [--image-size 256] [--folds 4] [--seed 0] [--work DIR]
+       [--epochs 6] [--image-size 256] [--folds 4] [--seed 0] [--train-seeds S,...] [--work DIR]
 """
 
 from __future__ import annotations
@@ -115,6 +120,7 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is often fastest on a busy machine)")
+    ap.add_argument("--train-seeds", default="", help="training seeds for A, B and C (default: --seed only)")
     ap.add_argument("--rules", default="LL601,LL602,LL603,LL604")
     ap.add_argument("--work", type=Path, default=Path("/tmp/labellint-loop"))
     args = ap.parse_args()
@@ -132,8 +138,7 @@ def main() -> None:
     print(f"{len(clean['annotations'])} clean boxes on {len(clean['images'])} images; injected per kind: "
           + ", ".join(f"{k} {injected(truth, k)}" for k in KINDS), flush=True)
 
-    runs = {"C": train("C", data / "clean.json", data, work, recipe),
-            "A": train("A", work / "noisy.json", data, work, recipe)}
+    seeds = [int(v) for v in args.train_seeds.split(",") if v.strip()] or [args.seed]
     cv = train("cv", work / "noisy.json", data, work, recipe, folds=args.folds)
     fixed = work / "fixed.json"
     shutil.copyfile(work / "noisy.json", fixed)
@@ -142,23 +147,44 @@ def main() -> None:
     if proc.returncode != 0:
         raise SystemExit(f"check --fix failed ({proc.returncode}): {proc.stderr[-2000:]}")
     fixed_doc = json.loads(fixed.read_text())
-    runs["B"] = train("B", fixed, data, work, recipe)
+    print(f"fixes: {len(noisy['annotations'])} -> {len(fixed_doc['annotations'])} boxes; injected errors undone: "
+          + ", ".join(f"{k} {v}/{injected(truth, k)}" for k, v in undone(fixed_doc, clean, truth).items()), flush=True)
+    labels = {"C": data / "clean.json", "A": work / "noisy.json", "B": fixed}
+    runs: dict = {}  # (model, training seed) -> run folder
+    for seed in seeds:
+        seeded = recipe[:recipe.index("--seed")] + ["--seed", seed] + recipe[recipe.index("--seed") + 2:]
+        for name in "CAB":
+            runs[name, seed] = train(name if seed == args.seed else f"{name}-s{seed}", labels[name], data, work, seeded)
 
-    print(f"\nfixes: {len(noisy['annotations'])} -> {len(fixed_doc['annotations'])} boxes; injected errors undone: "
-          + ", ".join(f"{k} {v}/{injected(truth, k)}" for k, v in undone(fixed_doc, clean, truth).items()))
     print("\n| model | labels | AP | AP50 |\n|---|---|---|---|")
     for name, what in (("C", "clean"), ("A", "errors injected"), ("B", "A fixed by labellint")):
-        ap_, ap50 = stats(runs[name])
-        print(f"| {name} | {what} | {ap_:.3f} | {ap50:.3f} |")
+        print(f"| {name} | {what} | {_spread([stats(runs[name, s])[0] for s in seeds])} "
+              f"| {_spread([stats(runs[name, s])[1] for s in seeds])} |")
     for metric, i in (("AP", 0), ("AP50", 1)):
-        a, b, c = (stats(runs[n])[i] for n in "ABC")
+        a, b, c = (sum(stats(runs[n, s])[i] for s in seeds) / len(seeds) for n in "ABC")
         share = (b - a) / (c - a) if c != a else float("nan")
-        print(f"\nrecovered share of {metric}: (B - A) / (C - A) = ({b:.3f} - {a:.3f}) / ({c:.3f} - {a:.3f}) = {share:.2f}")
-    ba, ca = gate(data, runs["A"], runs["B"]), gate(data, runs["A"], runs["C"])
-    for label, g in (("B - A", ba), ("C - A", ca)):
-        o = g["AP"]
-        print(f"{label}: AP {o['delta']:+.3f} (95% CI {o['ci_lower']:+.3f} .. {o['ci_upper']:+.3f}, gate's paired bootstrap)")
+        mean = "means " if len(seeds) > 1 else ""
+        print(f"\nrecovered share of {metric} ({mean}over {len(seeds)} training seed(s)): (B - A) / (C - A) = "
+              f"({b:.3f} - {a:.3f}) / ({c:.3f} - {a:.3f}) = {share:.2f}")
+        if len(seeds) > 1:
+            per = [(stats(runs["B", s])[i] - stats(runs["A", s])[i]) / (stats(runs["C", s])[i] - stats(runs["A", s])[i])
+                   if stats(runs["C", s])[i] != stats(runs["A", s])[i] else float("nan") for s in seeds]
+            print("  per training seed: " + ", ".join(f"seed {s}: {v:.2f}" for s, v in zip(seeds, per)))
+    for seed in seeds:
+        ba, ca = gate(data, runs["A", seed], runs["B", seed]), gate(data, runs["A", seed], runs["C", seed])
+        for label, g in (("B - A", ba), ("C - A", ca)):
+            o = g["AP"]
+            print(f"seed {seed}, {label}: AP {o['delta']:+.3f} (95% CI {o['ci_lower']:+.3f} .. {o['ci_upper']:+.3f}, "
+                  "gate's paired bootstrap)")
 
+
+def _spread(values: list[float]) -> str:
+    """Mean, and with several values their sample standard deviation and range."""
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.3f}"
+    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return f"{mean:.3f} ± {sd:.3f} ({min(values):.3f} .. {max(values):.3f})"
 
 if __name__ == "__main__":
     main()

@@ -141,7 +141,7 @@ def _options(select, ignore, extend_select, config_file, images, **kw) -> Option
 @click.option("--ray-actors", type=click.IntRange(1, 100_000), help="Backbone actors on the cluster "
               "(default: one per GPU, else one per CPU).")
 @click.option("--ray-batch", type=click.IntRange(1, 100_000), help="Images per batch on the cluster "
-              "(a CPU task's share, a backbone call's; default 16).")
+              "(a CPU task's share, a backbone call's; default 16, fewer when the images are few).")
 @click.option("--fix", is_flag=True, help="Apply the fixes rated safe and write the files back (atomically; "
               "untouched bytes stay as they were). The report then shows what remains.")
 @click.option("--unsafe-fixes", is_flag=True, help="With --fix or --diff, also the fixes rated unsafe "

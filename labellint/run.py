@@ -297,7 +297,7 @@ class _Run:
         """The Ray executor for these settings, one per run (labellint.distributed loads only here)."""
         from labellint import distributed
 
-        settings = distributed.RaySettings(address, int(actors or 0), int(batch or distributed.DEFAULT_BATCH))
+        settings = distributed.RaySettings(address, int(actors or 0), int(batch or 0))
         if settings not in self.executors:
             self.executors[settings] = distributed.executor(settings)
         return self.executors[settings]

@@ -205,3 +205,24 @@ def test_the_node_probe_says_what_is_missing(tmp_path):
     assert stages.probe(str(tmp_path / "nope"), [], digest) == f"the image root {tmp_path / 'nope'} is not there"
     assert "b.jpg is not there" in stages.probe(str(tmp_path), [str(tmp_path / "b.jpg")], digest)
     assert "install the same one on every node" in stages.probe(str(tmp_path), [], "0" * 16)
+
+
+def test_a_ray_client_address_is_refused_in_one_line(shapes):
+    if ray is None:
+        pytest.skip("needs Ray: pip install 'labellint-coco[ray]'")
+    res = CliRunner().invoke(cli, ["check", str(shapes), "--images", str(shapes.parent / "images"),
+                                   "--backbone", str(MODEL), "--no-cache", "--ray", "ray://127.0.0.1:10001"])
+    assert res.exit_code == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Ray Client addresses (ray://) are not supported" in lines[0], res.stderr
+    assert "ray job submit" in lines[0]
+
+
+def test_the_default_batch_spreads_few_images_over_every_worker():
+    from labellint.distributed import DEFAULT_BATCH
+    from labellint.distributed.driver import BATCHES_PER_ACTOR, auto_batch
+
+    assert auto_batch(100_000, 8) == DEFAULT_BATCH  # many images: full batches
+    assert auto_batch(29, 2) == 4  # the chess test split on two actors: 8 batches, 4 or more each
+    assert -(-29 // auto_batch(29, 2)) >= 2 * BATCHES_PER_ACTOR
+    assert auto_batch(3, 16) == 1 and auto_batch(0, 2) == 1

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Images per Ray Data batch (a CPU task's share, an actor's call) unless ``--ray-batch`` says otherwise.
+#: Images per Ray Data batch (a CPU task's share, an actor's call) at most, unless ``--ray-batch``
+#: says otherwise: fewer when the images are few, so that every actor gets several batches.
 DEFAULT_BATCH = 16
 
 
@@ -29,7 +30,7 @@ DEFAULT_BATCH = 16
 class RaySettings:
     address: str  # "auto" (RAY_ADDRESS, else a local Ray) or a cluster's address
     actors: int = 0  # ONNX actors; 0: one per GPU, else one per CPU
-    batch: int = DEFAULT_BATCH  # images per batch
+    batch: int = 0  # images per batch; 0: up to DEFAULT_BATCH, fewer for few images
 
 
 def executor(settings: RaySettings):

@@ -13,6 +13,8 @@ from labellint.errors import LabellintError
 INSTALL_HINT = "pip install 'labellint-coco[ray]'"
 SHARED_FS = ("images must be readable at the same path on every node (a shared file system mounted "
              "alike everywhere; see docs/scale.md)")
+NO_CLIENT = ("run labellint on a node of the cluster with its GCS address (HOST:PORT, as `ray start "
+             "--head` prints it), or submit it with `ray job submit -- labellint check ... --ray auto`")
 CONNECT_TIMEOUT_S = 10
 PROBE_TIMEOUT_S = 120
 
@@ -36,10 +38,12 @@ def connect(address: str):
     target = address
     if address == "auto":
         target = os.environ.get("RAY_ADDRESS", "").strip() or None
+    if target is not None and target.startswith("ray://"):
+        raise LabellintError(f"--ray {target}: Ray Client addresses (ray://) are not supported; {NO_CLIENT}")
     if ray.is_initialized() and (address == "auto" or _connected_to(ray) == target):
         _quiet()
         return ray
-    if target is not None and not target.startswith("ray://") and target != "auto":
+    if target is not None and target != "auto":
         _reachable(target)
     if ray.is_initialized():  # connected elsewhere: this run asked for another cluster
         ray.shutdown()
@@ -121,28 +125,46 @@ def node_name(node: dict) -> str:
     return f"{node.get('NodeManagerAddress', '?')} ({node['NodeID'][:8]})"
 
 
-def check_nodes(ray, root: str, samples: list[str]) -> list[dict]:
+class NodeCheck:
     """Every working node sees the image root and the sample images at the driver's paths and
-    runs the driver's labellint; otherwise a one-line error naming the first node that does not."""
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    runs the driver's labellint. Started before the pipeline, so the probes run while the
+    backbone's actors start, and awaited (:meth:`wait`) before the first result is taken: a node
+    that fails is a one-line error naming it, and nothing of the run is stored."""
 
-    from labellint.distributed import stages
+    def __init__(self, ray, root: str, samples: list[str]):
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    nodes = working_nodes(ray)
-    if not nodes:
-        raise LabellintError("the Ray cluster has no node with a CPU or a GPU to work on")
-    probe = ray.remote(num_cpus=0, max_retries=1)(stages.probe)
-    digest = stages.code_digest()
-    refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
-            .remote(root, samples, digest) for n in nodes]
-    try:
-        answers = ray.get(refs, timeout=PROBE_TIMEOUT_S)
-    except ray.exceptions.GetTimeoutError:
-        raise LabellintError(f"the Ray cluster's nodes did not answer within {PROBE_TIMEOUT_S} s") from None
-    except ray.exceptions.RayError as exc:
-        raise LabellintError(f"a Ray node could not run labellint: {_first_line(exc)} "
-                             f"(install {INSTALL_HINT.split(' ', 2)[2]} on every node)") from None
-    for node, why in zip(nodes, answers):
-        if why is not None:
-            raise LabellintError(f"Ray node {node_name(node)}: {why}; {SHARED_FS}")
-    return nodes
+        from labellint.distributed import stages
+
+        self.ray = ray
+        self.nodes = working_nodes(ray)
+        if not self.nodes:
+            raise LabellintError("the Ray cluster has no node with a CPU or a GPU to work on")
+        probe = ray.remote(num_cpus=0, max_retries=1)(stages.probe)
+        digest = stages.code_digest()
+        self.refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
+                     .remote(root, samples, digest) for n in self.nodes]
+        self.passed = False
+
+    def wait(self) -> list[dict]:
+        """The checked nodes, once every one has passed (the probes' answers, waited for once)."""
+        if self.passed:
+            return self.nodes
+        ray = self.ray
+        try:
+            answers = ray.get(self.refs, timeout=PROBE_TIMEOUT_S)
+        except ray.exceptions.GetTimeoutError:
+            raise LabellintError(f"the Ray cluster's nodes did not answer within {PROBE_TIMEOUT_S} s") from None
+        except ray.exceptions.RayError as exc:
+            raise LabellintError(f"a Ray node could not run labellint: {_first_line(exc)} "
+                                 f"(install {INSTALL_HINT.split(' ', 2)[2]} on every node)") from None
+        for node, why in zip(self.nodes, answers):
+            if why is not None:
+                raise LabellintError(f"Ray node {node_name(node)}: {why}; {SHARED_FS}")
+        self.passed = True
+        return self.nodes
+
+
+def check_nodes(ray, root: str, samples: list[str]) -> list[dict]:
+    """:class:`NodeCheck`, waited for at once."""
+    return NodeCheck(ray, root, samples).wait()

@@ -27,6 +27,12 @@ from labellint.distributed import cluster, stages
 SAMPLES = 8
 #: Images per batch streamed back to the driver.
 STREAM_BATCH = 64
+#: Batches queued on one backbone actor at a time: two, so that an actor never waits for its next
+#: batch to be dispatched (one costs ~0.15 s idle per batch), and no more, so that the first actor
+#: up does not take the work of those still starting.
+IN_FLIGHT = 2
+#: With the default batch size, each actor gets at least this many batches (few images: smaller batches).
+BATCHES_PER_ACTOR = 4
 
 
 class RayExecutor:
@@ -59,10 +65,9 @@ class RayExecutor:
         started = time.perf_counter()
         self.last = {"images": len(todo), "crops": 0, "seconds": 0.0}
         if len(todo):
-            cluster.check_nodes(ray, str(cfg.root), _samples(todo, paths))
-            self.last["checked_s"] = time.perf_counter() - started
+            check = cluster.NodeCheck(ray, str(cfg.root), _samples(todo, paths))  # answered while actors start
             data = self._pipeline(ray, ds, cfg, emb, job, todo, bases)
-            changed = self._collect(data, ds, cfg, emb, infos, stat_index, len(todo))
+            changed = self._collect(data, ds, cfg, emb, infos, stat_index, len(todo), check, started)
             if changed and cache is not None:
                 cache.save_stat_index(stat_index)
         if emb is not None:
@@ -106,18 +111,20 @@ class RayExecutor:
             "width": np.asarray(ds.images.width, np.float64)[todo], "height": np.asarray(ds.images.height, np.float64)[todo],
             "anns": anns, "box_offsets": offsets, "boxes": np.asarray(ds.annotations.bbox, np.float64)[anns],
         }
-        batch = max(1, int(settings.batch))
-        # the indexes, one block per batch, from the driver: no read tasks to hold CPUs the
-        # actors need (ray.data.range's would wait for them behind one actor per CPU)
-        index = np.arange(len(todo), dtype=np.int64)
-        data = ray.data.from_numpy([index[i:i + batch] for i in range(0, len(todo), batch)])
+        embed = job is not None and len(anns) > 0
+        plan = self._plan(ray, emb) if embed else None
+        workers = plan[0] if plan else max(1, int(ray.cluster_resources().get("CPU", 1)))
+        batch = int(settings.batch) or auto_batch(len(todo), workers)
+        self.last["batch"] = batch
+        data = _index_blocks(ray, len(todo), batch)
         data = data.map_batches(stages.scan_batch, batch_size=batch, fn_kwargs={"requests": [ray.put(requests)]},
                                 num_cpus=1)
-        if job is not None and len(anns):
-            data = self._embed_stage(ray, data, emb, job, batch)
+        if embed:
+            data = self._embed_stage(ray, data, job, batch, *plan)
         return data
 
-    def _embed_stage(self, ray, data, emb, job, batch):
+    def _plan(self, ray, emb) -> tuple[int, bool]:
+        """(backbone actors, on GPUs) for this cluster and the embedder's device."""
         gpus = int(ray.cluster_resources().get("GPU", 0))
         device = str(getattr(emb, "device", None) or "auto")
         on_gpu = gpus > 0 and device != "cpu"
@@ -127,23 +134,30 @@ class RayExecutor:
         # process reads, crops and embeds its images, and no crop crosses the object store; so by
         # default one actor per CPU. With GPUs the CPU tasks stay apart and feed one actor per GPU.
         actors = self.settings.actors or (gpus if on_gpu else max(1, int(ray.cluster_resources().get("CPU", 1))))
+        return actors, on_gpu
+
+    def _embed_stage(self, ray, data, job, batch, actors, on_gpu):
         model = ray.put(Path(job.backbone.path).read_bytes())  # the driver's model, whatever the nodes hold
         resources = {"num_gpus": 1, "num_cpus": 1} if on_gpu else {"num_cpus": 1}
         self.last["actors"], self.last["gpu"] = actors, on_gpu
-        return data.map_batches(stages.EmbedStage, batch_size=batch, concurrency=actors,
+        pool = ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=IN_FLIGHT)
+        return data.map_batches(stages.EmbedStage, batch_size=batch, compute=pool,
                                 fn_constructor_kwargs={"job": job, "model": [model],
                                                        "device": "cuda" if on_gpu else "cpu",
                                                        "threads": 0 if on_gpu else 1}, **resources)
 
-    def _collect(self, data, ds, cfg, emb, infos, stat_index, total) -> bool:
-        """Take the workers' records as they stream in; True when the stat index changed."""
+    def _collect(self, data, ds, cfg, emb, infos, stat_index, total, check, started) -> bool:
+        """Take the workers' records as they stream in, once every node has passed ``check``;
+        True when the stat index changed."""
         cache = cfg.cache
         done = np.zeros(len(ds.images), bool)
         dim = emb.backbone.dim if emb is not None else 0
         changed = False
-        started = time.perf_counter()
         with pass_bar(cfg, "images on the Ray cluster", total) as (prog, task):
-            for batch in _stream(data):
+            for batch in _stream(data, check):
+                if not check.passed:
+                    check.wait()
+                    self.last["checked_s"] = time.perf_counter() - started
                 self.last.setdefault("first_result_s", time.perf_counter() - started)
                 fresh = 0
                 for i, row in enumerate(batch["row"].tolist()):
@@ -167,16 +181,41 @@ class RayExecutor:
                 if prog is not None and fresh:
                     rate = done.sum() / max(1e-9, time.perf_counter() - started)
                     prog.update(task, advance=fresh, description=f"images on the Ray cluster ({rate:.0f}/s)")
+        check.wait()  # a pipeline with no output still answers for its nodes
         return changed
 
 
-def _stream(data):
-    """The pipeline's output in batches, a failure on the cluster as a one-line error."""
+def auto_batch(images: int, workers: int) -> int:
+    """Images per batch when ``--ray-batch`` is not given: DEFAULT_BATCH, or fewer so that each
+    worker gets BATCHES_PER_ACTOR batches or more (a small run spread evenly)."""
+    from labellint.distributed import DEFAULT_BATCH
+
+    return max(1, min(DEFAULT_BATCH, -(-images // (max(1, workers) * BATCHES_PER_ACTOR))))
+
+
+def _index_blocks(ray, n: int, batch: int):
+    """A dataset of the indexes 0..n-1 in a column ``data``, one block per batch, built on the
+    driver: no read tasks to hold CPUs the actors need (ray.data.range's would wait behind one
+    actor per CPU) and no conversion tasks (ray.data.from_numpy runs one per block, each waiting
+    for a worker process: seconds on a small cluster)."""
+    import pyarrow as pa
+
+    index = np.arange(n, dtype=np.int64)
+    blocks = [pa.table({"data": index[i:i + batch]}) for i in range(0, n, batch)]
+    if hasattr(ray.data, "from_blocks"):
+        return ray.data.from_blocks(blocks)
+    return ray.data.from_arrow(blocks)  # a Ray without from_blocks: conversion tasks, same data
+
+
+def _stream(data, check):
+    """The pipeline's output in batches, a failure on the cluster as a one-line error (a node that
+    failed its check says so first: that is the likelier cause)."""
     try:
         yield from data.iter_batches(batch_size=STREAM_BATCH, batch_format="numpy", prefetch_batches=1)
     except LabellintError:
         raise
     except Exception as exc:
+        check.wait()
         cause = exc
         while cause is not None and not isinstance(cause, LabellintError):
             cause = getattr(cause, "cause", None) or cause.__cause__

@@ -59,7 +59,7 @@ the box's); none for a predicted box of absurd size (a coordinate or the area be
 """
 
 from labellint.findings import Fix, Problem, append
-from labellint.toolkit import objectlab
+from labellint.toolkit import objectlab, values
 
 CODE = "LL601"
 NAME = "overlooked-object"
@@ -92,9 +92,9 @@ def _problem(ds, prepared, image_row, pred, why, score):
     x, y, w, h = (float(v) for v in prepared.pred_box[pred])
     fix = None
     if all(abs(v) < 1e12 for v in (x, y, w, h, x + w, y + h, w * h)):  # a box a file can hold, as written
-        box = [_plain(v) for v in (x, y, w, h)]
+        box = [values.plain_number(v) for v in (x, y, w, h)]
         fields = {"image_id": int(ds.images.id[image_row]), "category_id": int(ds.categories.id[cls]), "bbox": box,
-                  "area": _plain(box[2] * box[3]), "iscrowd": 0}
+                  "area": values.plain_number(box[2] * box[3]), "iscrowd": 0}
         fix = Fix(f"add the '{name}' box the model finds", (append("annotations", fields),), "unsafe")
     return Problem(
         f"the model finds a '{name}' at {objectlab.box_text(prepared.pred_box[pred])} (confidence "
@@ -103,9 +103,3 @@ def _problem(ds, prepared, image_row, pred, why, score):
         key=f"{name}@{','.join(f'{v:.0f}' for v in prepared.pred_box[pred])}",
         fix=fix,
     )
-
-
-def _plain(v) -> int | float:
-    """Two decimals, and an integral value written as an integer (40, not 40.0)."""
-    v = round(float(v), 2)
-    return int(v) if v.is_integer() else v

@@ -59,6 +59,7 @@ from labellint.errors import InputError
 from labellint.findings import append
 from labellint.fix import decisions
 from labellint.fix.decisions import Decision, _box, _is_id, _is_int, _shown
+from labellint.fix.values import plain_number
 
 FORMAT = "labellint-label-studio"
 VERSION = 1
@@ -96,11 +97,6 @@ def is_export(doc) -> bool:
 
 def _finite(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _px(v: float) -> int | float:
-    v = round(float(v), 2)
-    return int(v) if v.is_integer() else v
 
 
 class _Task:
@@ -241,7 +237,7 @@ def _read_task(t: _Task, m: dict, review, out: Review) -> None:
                                 "--force deletes them"))
 
     def pixels(pct, at: str) -> list:
-        box = [_px(v) for v in (pct[0] * w / 100, pct[1] * h / 100, pct[2] * w / 100, pct[3] * h / 100)]
+        box = [plain_number(v) for v in (pct[0] * w / 100, pct[1] * h / 100, pct[2] * w / 100, pct[3] * h / 100)]
         if not decisions._sane_box(box):
             t.fail(at, f"the box {_box(box)} (pixels) has a corner or an area beyond any number")
         return box
@@ -332,7 +328,7 @@ def _add(ds, additions: list[Addition], p: decisions.Plan) -> None:
         planned.append(a)
         w, h = a.bbox[2], a.bbox[3]
         p.edits.append(append("annotations", {"image_id": a.image_id, "category_id": a.category_id, "bbox": a.bbox,
-                                              "area": _px(w * h), "iscrowd": 0}))
+                                              "area": plain_number(w * h), "iscrowd": 0}))
         p.changes.append(f"added a {label} box at {_box(a.bbox)} to image {a.image_id} ({a.where})")
 
 

@@ -13,6 +13,13 @@ import numpy as np
 from labellint import limits
 
 
+def plain_number(v) -> int | float:
+    """A coordinate as a file should hold it: two decimals, an integral value as an integer (40,
+    not 40.0)."""
+    v = round(float(v), 2)
+    return int(v) if v.is_integer() else v
+
+
 def valid_polygons(segmentation) -> list[list[float]]:
     """The polygons of a segmentation that can be drawn: lists of at least three finite points."""
     if not isinstance(segmentation, list):

@@ -163,8 +163,3 @@ class NodeCheck:
                 raise LabellintError(f"Ray node {node_name(node)}: {why}; {SHARED_FS}")
         self.passed = True
         return self.nodes
-
-
-def check_nodes(ray, root: str, samples: list[str]) -> list[dict]:
-    """:class:`NodeCheck`, waited for at once."""
-    return NodeCheck(ray, root, samples).wait()

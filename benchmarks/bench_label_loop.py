@@ -170,12 +170,39 @@ def main() -> None:
             per = [(stats(runs["B", s])[i] - stats(runs["A", s])[i]) / (stats(runs["C", s])[i] - stats(runs["A", s])[i])
                    if stats(runs["C", s])[i] != stats(runs["A", s])[i] else float("nan") for s in seeds]
             print("  per training seed: " + ", ".join(f"seed {s}: {v:.2f}" for s, v in zip(seeds, per)))
+            ba = [stats(runs["B", s])[i] - stats(runs["A", s])[i] for s in seeds]
+            ca = [stats(runs["C", s])[i] - stats(runs["A", s])[i] for s in seeds]
+            print(f"  B - A {_mean_se(ba)}, C - A {_mean_se(ca)} (mean ± standard error over seeds); "
+                  f"the share's 90% interval, resampling the seeds: {_share_interval(ba, ca)}")
     for seed in seeds:
         ba, ca = gate(data, runs["A", seed], runs["B", seed]), gate(data, runs["A", seed], runs["C", seed])
         for label, g in (("B - A", ba), ("C - A", ca)):
             o = g["AP"]
             print(f"seed {seed}, {label}: AP {o['delta']:+.3f} (95% CI {o['ci_lower']:+.3f} .. {o['ci_upper']:+.3f}, "
                   "gate's paired bootstrap)")
+
+
+def _mean_se(values: list[float]) -> str:
+    mean = sum(values) / len(values)
+    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return f"{mean:+.3f} ± {sd / len(values) ** 0.5:.3f}"
+
+
+def _share_interval(ba: list[float], ca: list[float], draws: int = 10_000) -> str:
+    """5th and 95th percentiles of mean(B - A) / mean(C - A) over the seeds resampled with
+    replacement (draws whose C - A mean is not positive count as undefined and are left out)."""
+    import random
+
+    rng, n, shares = random.Random(0), len(ba), []
+    for _ in range(draws):
+        pick = [rng.randrange(n) for _ in range(n)]
+        c = sum(ca[j] for j in pick)
+        if c > 0:
+            shares.append(sum(ba[j] for j in pick) / c)
+    shares.sort()
+    if len(shares) < draws // 2:
+        return "undefined (C - A not positive in most resamples)"
+    return f"{shares[int(0.05 * len(shares))]:.2f} .. {shares[int(0.95 * len(shares)) - 1]:.2f}"
 
 
 def _spread(values: list[float]) -> str:

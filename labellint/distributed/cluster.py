@@ -1,4 +1,4 @@
-"""Reaching the cluster, and checking each of its nodes before a run starts."""
+"""Reaching the cluster, and checking each of its nodes before a run's results are taken."""
 
 from __future__ import annotations
 

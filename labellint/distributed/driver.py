@@ -23,7 +23,7 @@ from labellint.images.paths import resolve
 from labellint.images.scanning import _run_pass, extra_bases, pass_bar
 from labellint.distributed import cluster, stages
 
-#: Images whose paths the driver checks on every node before the run (spread over the dataset).
+#: Images whose paths the driver checks on every node as the run starts (spread over the dataset).
 SAMPLES = 8
 #: Images per batch streamed back to the driver.
 STREAM_BATCH = 64

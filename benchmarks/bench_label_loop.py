@@ -9,7 +9,8 @@ another seed), three detectors are trained with one recipe and scored on the sam
 * **B**: on A's labels after labellint's model-based rules fixed them automatically: out-of-fold
   predictions on A's labels (``labellint train --folds K``), then ``labellint check --fix
   --unsafe-fixes`` with the LL6xx rules (relabels, moved boxes, deleted spurious boxes, added
-  overlooked ones, whatever the rules propose).
+  overlooked ones, whatever the rules propose) and, with ``--backbone``, LL501's relabels from the
+  embedding neighbours.
 
 It prints AP and AP50 of A, B and C (hotcoco, through the run folders' metrics), the recovered
 share (B - A) / (C - A), and ``labellint gate``'s paired bootstrap intervals of B - A and C - A.
@@ -25,6 +26,7 @@ AP with its spread over the seeds, the recovered share of the means, and each se
 
 Usage: python benchmarks/bench_label_loop.py [--images 160] [--val-images 60] [--rate 0.08]
        [--epochs 6] [--image-size 256] [--folds 4] [--seed 0] [--train-seeds S,...] [--work DIR]
+       [--backbone ONNX] [--rules LL601,...]
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_label_errors import inject as inject_kind, iou  # noqa: E402
 
 KINDS = ("swap", "dropped", "shifted", "spurious")
+DEFAULT_RULES = "LL601,LL602,LL603,LL604"
 
 
 def labellint(*args, check=True) -> subprocess.CompletedProcess:
@@ -76,6 +79,16 @@ def undone(fixed: dict, clean: dict, truth: dict) -> dict:
                            for image, box in truth["dropped"]["dropped"]),
             "shifted": sum(i in now and iou(now[i]["bbox"], was[i]["bbox"]) >= 0.7 for i in truth["shifted"]["anns"]),
             "spurious": sum(i not in now for i in truth["spurious"]["anns"])}
+
+
+def collateral(noisy: dict, fixed: dict, truth: dict) -> dict:
+    """What the fixes did to boxes that carried no injected error: relabelled, moved, deleted."""
+    broken = set().union(*(truth[k]["anns"] for k in KINDS if k != "dropped"))
+    now = {a["id"]: a for a in fixed["annotations"]}
+    sound = [a for a in noisy["annotations"] if a["id"] not in broken]
+    return {"relabelled": sum(a["id"] in now and now[a["id"]]["category_id"] != a["category_id"] for a in sound),
+            "moved": sum(a["id"] in now and now[a["id"]]["bbox"] != a["bbox"] for a in sound),
+            "deleted": sum(a["id"] not in now for a in sound)}
 
 
 def injected(truth: dict, kind: str) -> int:
@@ -121,7 +134,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is often fastest on a busy machine)")
     ap.add_argument("--train-seeds", default="", help="training seeds for A, B and C (default: --seed only)")
-    ap.add_argument("--rules", default="LL601,LL602,LL603,LL604")
+    ap.add_argument("--rules", default=DEFAULT_RULES)
+    ap.add_argument("--backbone", type=Path, default=None,
+                    help="an ONNX embedding model: LL501 joins the fixes (e.g. ../shared/models/"
+                         "mobilenetv2-12-int8-embed.onnx)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/labellint-loop"))
     args = ap.parse_args()
     recipe = ["--epochs", args.epochs, "--image-size", args.image_size, "--rpn-proposals", 300, "--roi-batch", 64,
@@ -140,21 +156,29 @@ def main() -> None:
 
     seeds = [int(v) for v in args.train_seeds.split(",") if v.strip()] or [args.seed]
     cv = train("cv", work / "noisy.json", data, work, recipe, folds=args.folds)
-    fixed = work / "fixed.json"
+    rules, embed = args.rules, []
+    if args.backbone:
+        rules, embed = rules + ",LL501", ["--images", data / "images", "--backbone", args.backbone]
+    # B's labels and runs are named by the rules that fixed them, so that fix sets sit side by side
+    tag = "" if rules == DEFAULT_RULES else "-" + hashlib.sha256(rules.encode()).hexdigest()[:6]
+    fixed = work / f"fixed{tag}.json"
     shutil.copyfile(work / "noisy.json", fixed)
-    proc = labellint("check", fixed, "--predictions", cv / "predictions.json", "--select", args.rules,
+    proc = labellint("check", fixed, "--predictions", cv / "predictions.json", "--select", rules, *embed,
                      "--fix", "--unsafe-fixes", "--exit-zero", check=False)
     if proc.returncode != 0:
         raise SystemExit(f"check --fix failed ({proc.returncode}): {proc.stderr[-2000:]}")
     fixed_doc = json.loads(fixed.read_text())
     print(f"fixes: {len(noisy['annotations'])} -> {len(fixed_doc['annotations'])} boxes; injected errors undone: "
-          + ", ".join(f"{k} {v}/{injected(truth, k)}" for k, v in undone(fixed_doc, clean, truth).items()), flush=True)
+          + ", ".join(f"{k} {v}/{injected(truth, k)}" for k, v in undone(fixed_doc, clean, truth).items())
+          + "; sound boxes changed: " + ", ".join(f"{k} {v}" for k, v in collateral(noisy, fixed_doc, truth).items()),
+          flush=True)
     labels = {"C": data / "clean.json", "A": work / "noisy.json", "B": fixed}
     runs: dict = {}  # (model, training seed) -> run folder
     for seed in seeds:
         seeded = recipe[:recipe.index("--seed")] + ["--seed", seed] + recipe[recipe.index("--seed") + 2:]
         for name in "CAB":
-            runs[name, seed] = train(name if seed == args.seed else f"{name}-s{seed}", labels[name], data, work, seeded)
+            run = (name + tag if name == "B" else name) + ("" if seed == args.seed else f"-s{seed}")
+            runs[name, seed] = train(run, labels[name], data, work, seeded)
 
     print("\n| model | labels | AP | AP50 |\n|---|---|---|---|")
     for name, what in (("C", "clean"), ("A", "errors injected"), ("B", "A fixed by labellint")):

@@ -26,7 +26,7 @@ AP with its spread over the seeds, the recovered share of the means, and each se
 
 Usage: python benchmarks/bench_label_loop.py [--images 160] [--val-images 60] [--rate 0.08]
        [--epochs 6] [--image-size 256] [--folds 4] [--seed 0] [--train-seeds S,...] [--work DIR]
-       [--backbone ONNX] [--rules LL601,...]
+       [--backbone ONNX] [--rules LL601,...] [--cv-epochs N]
 """
 
 from __future__ import annotations
@@ -129,6 +129,8 @@ def main() -> None:
     ap.add_argument("--val-images", type=int, default=60)
     ap.add_argument("--rate", type=float, default=0.08, help="share of the boxes broken, per kind")
     ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--cv-epochs", type=int, default=None,
+                    help="epochs of the fold models that find the errors (default: --epochs)")
     ap.add_argument("--image-size", type=int, default=256)
     ap.add_argument("--folds", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
@@ -155,12 +157,16 @@ def main() -> None:
           + ", ".join(f"{k} {injected(truth, k)}" for k in KINDS), flush=True)
 
     seeds = [int(v) for v in args.train_seeds.split(",") if v.strip()] or [args.seed]
-    cv = train("cv", work / "noisy.json", data, work, recipe, folds=args.folds)
+    cv_epochs = args.cv_epochs or args.epochs
+    cv_recipe = recipe[:1] + [cv_epochs] + recipe[2:]
+    cv_name = "cv" if cv_epochs == args.epochs else f"cv-e{cv_epochs}"
+    cv = train(cv_name, work / "noisy.json", data, work, cv_recipe, folds=args.folds)
     rules, embed = args.rules, []
     if args.backbone:
         rules, embed = rules + ",LL501", ["--images", data / "images", "--backbone", args.backbone]
     # B's labels and runs are named by the rules that fixed them, so that fix sets sit side by side
-    tag = "" if rules == DEFAULT_RULES else "-" + hashlib.sha256(rules.encode()).hexdigest()[:6]
+    fix_set = rules if cv_epochs == args.epochs else f"{rules}|{cv_name}"
+    tag = "" if fix_set == DEFAULT_RULES else "-" + hashlib.sha256(fix_set.encode()).hexdigest()[:6]
     fixed = work / f"fixed{tag}.json"
     shutil.copyfile(work / "noisy.json", fixed)
     proc = labellint("check", fixed, "--predictions", cv / "predictions.json", "--select", rules, *embed,

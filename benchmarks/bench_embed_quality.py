@@ -20,11 +20,10 @@ misses are not in it (they stay in the scoring as negatives, where they cost eve
 Small objects (issue 14 part 5): ``--box-side 28`` first shrinks every photo (written to a
 temporary folder, PNG, Lanczos) by one factor so that the median box side, sqrt(w * h), becomes
 about 28 px; boxes and image sizes are scaled alike; the injection and the scoring are unchanged.
-A proxy for sets of small, low-resolution objects (faces in crowds). ``--probe`` adds a row (a+):
-LL501's recipe with its kNN probabilities averaged with a 5-fold linear probe's out-of-fold
-probabilities (labellint.embed.consistency.linear_probe; not what the rule runs).
+A proxy for sets of small, low-resolution objects (faces in crowds). Row (a-) is LL501 with its
+neighbours alone (``linear_probe`` false, the default until 2026-12-06).
 
-Usage: python benchmarks/bench_embed_quality.py [--shared ../shared] [--seed 0] [--rate 0.05] [--box-side 28] [--probe]
+Usage: python benchmarks/bench_embed_quality.py [--shared ../shared] [--seed 0] [--rate 0.05] [--box-side 28]
 """
 
 from __future__ import annotations
@@ -137,6 +136,34 @@ def metrics(truth: np.ndarray, flagged: np.ndarray, score: np.ndarray, keep: np.
             "flagged": int(f.sum()), "tp": tp}
 
 
+def baselines(vectors: np.ndarray, rows: np.ndarray, classes: np.ndarray, n: int, options: dict, n_classes: int):
+    """LL501's verdict and per-box score (from the rule's own computation), then per-box (score, flag)
+    over ``n`` boxes of Encord's 9-NN share (flag < 0.5) and of cleanlab Datalab's label issues on
+    the same embeddings (None without ``cleanlab[datalab]``); ``rows``: the embedded boxes."""
+    from labellint import toolkit
+    from labellint.embed import knn
+
+    nb = knn.neighbours(vectors, options["k"])
+    verdict = toolkit.judge(nb.index, nb.similarity, classes, n_classes, min_support=options["min_class_support"],
+                            vectors=vectors if options["linear_probe"] else None)
+    ours_score = np.zeros(n)
+    ours_score[rows] = verdict.score
+    same = (classes[knn.exact(vectors, 9).index] == classes[:, None]).mean(axis=1)
+    enc_score, enc_flag = np.zeros(n), np.zeros(n, bool)
+    enc_score[rows], enc_flag[rows] = 1.0 - same, same < 0.5
+    try:
+        from cleanlab import Datalab
+
+        lab = Datalab(data={"label": classes.astype(int)}, label_name="label", verbosity=0)
+    except ImportError:
+        return verdict, ours_score, (enc_score, enc_flag), None
+    lab.find_issues(features=knn.normalise(vectors), issue_types={"label": {}})
+    issues = lab.get_issues("label")
+    cl_flag, cl_score = np.zeros(n, bool), np.zeros(n)
+    cl_flag[rows], cl_score[rows] = issues["is_label_issue"].to_numpy(), 1.0 - issues["label_score"].to_numpy()
+    return verdict, ours_score, (enc_score, enc_flag), (cl_score, cl_flag)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", type=Path, default=Path(os.environ.get("LABELLINT_SHARED", REPO.parent / "shared")))
@@ -145,8 +172,6 @@ def main(argv=None) -> int:
     ap.add_argument("--k", type=int, default=None, help="override LL501's k (default: the rule's)")
     ap.add_argument("--box-side", type=float, default=None,
                     help="shrink the photos so that the median box side sqrt(w*h) is about this many px")
-    ap.add_argument("--probe", action="store_true",
-                    help="also score LL501's recipe with a linear probe's out-of-fold probabilities averaged in")
     args = ap.parse_args(argv)
     root = args.shared / "data" / "chess_pieces"
     model = args.shared / "models" / "mobilenetv2-12-int8-embed.onnx"
@@ -195,33 +220,15 @@ def main(argv=None) -> int:
     for p in problems:
         if p.annotation is not None:
             ours_flag[p.annotation] = True
-    nb = knn.neighbours(vectors, options["k"])
-    verdict = consistency.judge(nb.index, nb.similarity, judged_classes, len(ds.categories),
-                                min_support=options["min_class_support"])
-    ours_score = np.zeros(n)
-    ours_score[rows] = verdict.score
-    assert set(np.flatnonzero(ours_flag)) == set(rows[verdict.flagged].tolist())
-
-    # (b) Encord: share of the 9 nearest neighbours carrying the same class
-    nb9 = knn.exact(vectors, 9)
-    same = (judged_classes[nb9.index] == judged_classes[:, None]).mean(axis=1)
-    enc_score = np.zeros(n)
-    enc_score[rows] = 1.0 - same
-    enc_flag = np.zeros(n, bool)
-    enc_flag[rows] = same < 0.5
-
-    # (c) cleanlab Datalab on the same embeddings
-    from cleanlab import Datalab
-
     t1 = time.perf_counter()
-    lab = Datalab(data={"label": judged_classes.astype(int)}, label_name="label", verbosity=0)
-    lab.find_issues(features=knn.normalise(vectors), issue_types={"label": {}})
-    issues = lab.get_issues("label")
+    verdict, ours_score, (enc_score, enc_flag), datalab = baselines(vectors, rows, judged_classes, n, options,
+                                                                    len(ds.categories))
     t_cl = time.perf_counter() - t1
-    cl_flag = np.zeros(n, bool)
-    cl_flag[rows] = issues["is_label_issue"].to_numpy()
-    cl_score = np.zeros(n)
-    cl_score[rows] = 1.0 - issues["label_score"].to_numpy()
+    assert set(np.flatnonzero(ours_flag)) == set(rows[verdict.flagged].tolist())
+    if datalab is None:
+        print("row (c) needs cleanlab Datalab: pip install 'cleanlab[datalab]'", file=sys.stderr)
+        return 2
+    cl_score, cl_flag = datalab
 
     print(f"median box side sqrt(w*h): {box_side(doc):.1f} px (full resolution {full_side:.1f} px; "
           f"photos {doc['images'][0]['width']}x{doc['images'][0]['height']})")
@@ -229,18 +236,15 @@ def main(argv=None) -> int:
           f"(rate {args.rate}, seed {args.seed}); {int(real.sum())} confirmed real errors excluded")
     print(f"LL501 options: {{k: {options['k']}, exclude_same_image: {options['exclude_same_image']}, "
           f"min_class_support: {options['min_class_support']}, context: {options['context']}}}; "
-          f"rule time {t_rule:.1f} s (embedding included), Datalab {t_cl:.1f} s")
+          f"rule time {t_rule:.1f} s (embedding included), LL501 again + Encord + Datalab {t_cl:.1f} s")
     methods = [("(a) LL501", ours_flag, ours_score)]
-    if args.probe:
-        t2 = time.perf_counter()
-        judged = verdict.given >= 0
-        probe = consistency.linear_probe(vectors, np.where(judged, judged_classes, -1), len(ds.categories))
-        both = consistency.judge(nb.index, nb.similarity, judged_classes, len(ds.categories),
-                                 min_support=options["min_class_support"], probe=probe)
-        print(f"linear probe: {time.perf_counter() - t2:.1f} s")
-        probe_flag, probe_score = np.zeros(n, bool), np.zeros(n)
-        probe_flag[rows], probe_score[rows] = both.flagged, both.score
-        methods.append(("(a+) LL501 + probe", probe_flag, probe_score))
+    if options["linear_probe"]:  # the neighbours alone, as LL501 was before the probe became its default
+        nb = knn.neighbours(vectors, options["k"])
+        alone = consistency.judge(nb.index, nb.similarity, judged_classes, len(ds.categories),
+                                  min_support=options["min_class_support"])
+        alone_flag, alone_score = np.zeros(n, bool), np.zeros(n)
+        alone_flag[rows], alone_score[rows] = alone.flagged, alone.score
+        methods.append(("(a-) LL501 kNN only", alone_flag, alone_score))
     methods += [("(b) Encord 9-NN share", enc_flag, enc_score), ("(c) cleanlab Datalab", cl_flag, cl_score)]
     rows_out = []
     for name, flag, score in methods:

@@ -217,6 +217,60 @@ def test_linear_probe_gives_out_of_fold_probabilities():
     assert p[7, noisy[7]] < 0.5
 
 
+def test_linear_probe_picks_the_l2_strength_that_predicts_held_out_labels_best():
+    """Given several strengths, the probe fits each on the first fold's training rows and keeps
+    the one with the lowest held-out log-loss: an absurd strength (all weights crushed to zero,
+    uniform probabilities) loses to a sensible one, and the result is that strength's alone."""
+    x, label = clustered(n=300, d=16, centres=3, seed=4)
+    sensible = consistency.linear_probe(x, label, 3, l2=1e-2)
+    crushed = consistency.linear_probe(x, label, 3, l2=1e3)
+    assert (sensible.argmax(axis=1) == label).mean() >= 0.98 and crushed.max() < 0.5
+    assert np.array_equal(consistency.linear_probe(x, label, 3, l2=(1e3, 1e-2)), sensible)
+    assert np.array_equal(consistency.linear_probe(x, label, 3, l2=(1e3,)), crushed)
+    # max_train caps the rows each fold's model sees (a seeded sample); still out of fold
+    capped = consistency.linear_probe(x, label, 3, max_train=40)
+    assert not np.array_equal(capped, consistency.linear_probe(x, label, 3))
+    assert (capped.argmax(axis=1) == label).mean() >= 0.95
+
+
+def test_rule_judge_fits_the_probe_only_with_enough_boxes_of_judged_classes():
+    """toolkit.judge (what LL501 calls): with vectors and at least PROBE_MIN_BOXES judged boxes the
+    probe is averaged in; below that, or without vectors, the neighbours alone decide."""
+    from labellint import toolkit
+
+    x, label = clustered(n=120, d=16, centres=3, seed=5)
+    nb = knn.exact(x, 10)
+    alone = consistency.judge(nb.index, nb.similarity, label, 3, min_support=10)
+    with_probe = toolkit.judge(nb.index, nb.similarity, label, 3, min_support=10, vectors=x)
+    assert not np.allclose(with_probe.probs, alone.probs)
+    assert np.array_equal(toolkit.judge(nb.index, nb.similarity, label, 3, min_support=10).probs, alone.probs)
+    few = label.copy()
+    few[consistency.PROBE_MIN_BOXES - 1:] = -1  # one judged box short
+    small = consistency.judge(nb.index, nb.similarity, few, 3, min_support=10)
+    assert np.array_equal(toolkit.judge(nb.index, nb.similarity, few, 3, min_support=10, vectors=x).probs,
+                          small.probs)
+
+
+def test_a_box_no_neighbour_supports_is_flagged_only_if_the_probe_disagrees_too():
+    """Row 0 is labelled 0 but its 9 neighbours are all class 1 (too weakly to make it confident in
+    1, so the joint counts nothing): the neighbours alone flag it; with a probe, only when the
+    probe's most probable class is not 0 either."""
+    label = np.repeat([0, 1], 20)
+    idx = np.zeros((40, 9), np.int64)
+    sim = np.full((40, 9), 0.99)
+    for i in range(40):
+        same = [j for j in range(40) if label[j] == label[i] and j != i]
+        idx[i] = same[:9]
+    idx[0], sim[0] = np.arange(20, 29), 0.9
+    alone = consistency.judge(idx, sim, label, 2, min_support=10)
+    assert np.flatnonzero(alone.flagged).tolist() == [0] and alone.joint[0, 1] == 0
+    agrees = np.where(label[:, None] == np.arange(2)[None, :], 0.6, 0.4)  # the given class, mildly
+    assert not consistency.judge(idx, sim, label, 2, min_support=10, probe=agrees).flagged.any()
+    disagrees = agrees.copy()
+    disagrees[0] = [0.4, 0.6]
+    assert np.flatnonzero(consistency.judge(idx, sim, label, 2, min_support=10, probe=disagrees).flagged).tolist() == [0]
+
+
 def test_judge_with_a_probe_averages_it_in_and_without_one_is_unchanged():
     x, label = clustered(n=600, centres=3, seed=1)
     label = label.copy()

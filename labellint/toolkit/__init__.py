@@ -95,10 +95,18 @@ def nearest_neighbours(vectors, k: int, groups=None, device: str = "auto", progr
 
 def judge(index, similarity, classes, n_classes: int, min_support: int, vectors=None):
     """Class probabilities from the neighbours' classes (labellint.embed.consistency.judge); with
-    ``vectors``, averaged with a cross-validated linear probe's on them."""
+    ``vectors``, averaged with a cross-validated linear probe's on them (fitted on the classes with
+    at least ``min_support`` boxes, and only when they hold PROBE_MIN_BOXES boxes or more)."""
+    import numpy as np
+
     from labellint.embed import consistency
 
-    probe = None if vectors is None else consistency.linear_probe(vectors, classes, n_classes)
+    classes = np.asarray(classes)
+    support = np.bincount(classes[classes >= 0], minlength=n_classes)
+    judged = np.where((classes >= 0) & (support[np.clip(classes, 0, None)] >= min_support), classes, -1)
+    probe = None
+    if vectors is not None and (judged >= 0).sum() >= consistency.PROBE_MIN_BOXES:
+        probe = consistency.linear_probe(vectors, judged, n_classes)
     return consistency.judge(index, similarity, classes, n_classes, min_support=min_support, probe=probe)
 
 

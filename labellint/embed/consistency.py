@@ -10,7 +10,8 @@ confident thresholds), applied to box crops, with these changes:
 * cleanlab's default filter (prune by noise rate: per off-diagonal cell of the calibrated
   confident joint, the boxes with the largest margin) is kept, but only for a positive margin;
   and a box that none of its voting neighbours supports is flagged even when the joint's count
-  for its cell ran out (the count is an estimate for a whole class, the zero is about this box);
+  for its cell ran out (the count is an estimate for a whole class, the zero is about this box),
+  with a probe only when the probe's most probable class is another one too;
 * the suggested class is the most probable class (for a flagged box, never the given one).
 
 With ``probe=`` (what LL501 does by default), the kNN probabilities are averaged with a second
@@ -19,7 +20,8 @@ probabilities for each box come from a model trained on the other folds. Neighbo
 "which boxes look like this one as a whole"; the probe learns which directions of the embedding
 carry the class, which is what small, low-resolution objects need (in a 16-px crop the
 background and the lighting dominate the whole): on small distinct objects it raised F1 from
-0.55 to 0.72, on the chess photos by 0.01-0.03 (benchmarks/README_embed.md, "Small objects").
+0.55-0.57 to 0.73-0.77, on the chess photos by 0.006-0.047 (benchmarks/README_embed.md, "Small
+objects").
 """
 
 from __future__ import annotations

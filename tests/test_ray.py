@@ -71,7 +71,7 @@ def shapes(tmp_path_factory) -> Path:
 def lint(path: Path, images: Path, *extra) -> tuple[int, list, str]:
     res = CliRunner().invoke(cli, ["check", str(path), "--images", str(images), "--backbone", str(MODEL),
                                    "-f", "json", *extra])
-    # Rarely (2 runs in about 35 of the killed-worker test, not reproduced since), something put
+    # Rarely (3 runs in about 37 of the killed-worker test, none in the last 23), something put
     # text on stdout before the report while a worker was being killed; what it was is reported
     # with the result, so the next occurrence names its source, and the report is still read.
     start = res.stdout.find("{") if res.stdout.startswith("{") else res.stdout.find("\n{") + 1

@@ -136,18 +136,12 @@ def metrics(truth: np.ndarray, flagged: np.ndarray, score: np.ndarray, keep: np.
             "flagged": int(f.sum()), "tp": tp}
 
 
-def baselines(vectors: np.ndarray, rows: np.ndarray, classes: np.ndarray, n: int, options: dict, n_classes: int):
-    """LL501's verdict and per-box score (from the rule's own computation), then per-box (score, flag)
-    over ``n`` boxes of Encord's 9-NN share (flag < 0.5) and of cleanlab Datalab's label issues on
-    the same embeddings (None without ``cleanlab[datalab]``); ``rows``: the embedded boxes."""
-    from labellint import toolkit
+def baselines(vectors: np.ndarray, rows: np.ndarray, classes: np.ndarray, n: int):
+    """Per-box (score, flag) over ``n`` boxes (``rows``: the embedded ones) of Encord's 9-NN share
+    (flag < 0.5) and of cleanlab Datalab's label issues on the same embeddings (None without
+    ``cleanlab[datalab]``)."""
     from labellint.embed import knn
 
-    nb = knn.neighbours(vectors, options["k"])
-    verdict = toolkit.judge(nb.index, nb.similarity, classes, n_classes, min_support=options["min_class_support"],
-                            vectors=vectors if options["linear_probe"] else None)
-    ours_score = np.zeros(n)
-    ours_score[rows] = verdict.score
     same = (classes[knn.exact(vectors, 9).index] == classes[:, None]).mean(axis=1)
     enc_score, enc_flag = np.zeros(n), np.zeros(n, bool)
     enc_score[rows], enc_flag[rows] = 1.0 - same, same < 0.5
@@ -156,12 +150,12 @@ def baselines(vectors: np.ndarray, rows: np.ndarray, classes: np.ndarray, n: int
 
         lab = Datalab(data={"label": classes.astype(int)}, label_name="label", verbosity=0)
     except ImportError:
-        return verdict, ours_score, (enc_score, enc_flag), None
+        return (enc_score, enc_flag), None
     lab.find_issues(features=knn.normalise(vectors), issue_types={"label": {}})
     issues = lab.get_issues("label")
     cl_flag, cl_score = np.zeros(n, bool), np.zeros(n)
     cl_flag[rows], cl_score[rows] = issues["is_label_issue"].to_numpy(), 1.0 - issues["label_score"].to_numpy()
-    return verdict, ours_score, (enc_score, enc_flag), (cl_score, cl_flag)
+    return (enc_score, enc_flag), (cl_score, cl_flag)
 
 
 def main(argv=None) -> int:
@@ -182,6 +176,7 @@ def main(argv=None) -> int:
     from labellint import embed
     from labellint.coco import load
     from labellint.context import RunContext
+    from labellint import toolkit
     from labellint.embed import consistency, knn
     from labellint.rules import ll501_class_inconsistent as rule
 
@@ -220,11 +215,16 @@ def main(argv=None) -> int:
     for p in problems:
         if p.annotation is not None:
             ours_flag[p.annotation] = True
-    t1 = time.perf_counter()
-    verdict, ours_score, (enc_score, enc_flag), datalab = baselines(vectors, rows, judged_classes, n, options,
-                                                                    len(ds.categories))
-    t_cl = time.perf_counter() - t1
+    nb = knn.neighbours(vectors, options["k"])
+    verdict = toolkit.judge(nb.index, nb.similarity, judged_classes, len(ds.categories),
+                            min_support=options["min_class_support"],
+                            vectors=vectors if options["linear_probe"] else None)
+    ours_score = np.zeros(n)
+    ours_score[rows] = verdict.score
     assert set(np.flatnonzero(ours_flag)) == set(rows[verdict.flagged].tolist())
+    t1 = time.perf_counter()
+    (enc_score, enc_flag), datalab = baselines(vectors, rows, judged_classes, n)
+    t_cl = time.perf_counter() - t1
     if datalab is None:
         print("row (c) needs cleanlab Datalab: pip install 'cleanlab[datalab]'", file=sys.stderr)
         return 2
@@ -235,11 +235,11 @@ def main(argv=None) -> int:
     print(f"chess_pieces, all splits: {n} boxes, {len(rows)} embedded, {int(truth.sum())} swaps injected "
           f"(rate {args.rate}, seed {args.seed}); {int(real.sum())} confirmed real errors excluded")
     print(f"LL501 options: {{k: {options['k']}, exclude_same_image: {options['exclude_same_image']}, "
-          f"min_class_support: {options['min_class_support']}, context: {options['context']}}}; "
-          f"rule time {t_rule:.1f} s (embedding included), LL501 again + Encord + Datalab {t_cl:.1f} s")
+          f"min_class_support: {options['min_class_support']}, context: {options['context']}, "
+          f"linear_probe: {options['linear_probe']}}}; rule time {t_rule:.1f} s (embedding included), "
+          f"Encord + Datalab {t_cl:.1f} s")
     methods = [("(a) LL501", ours_flag, ours_score)]
     if options["linear_probe"]:  # the neighbours alone, as LL501 was before the probe became its default
-        nb = knn.neighbours(vectors, options["k"])
         alone = consistency.judge(nb.index, nb.similarity, judged_classes, len(ds.categories),
                                   min_support=options["min_class_support"])
         alone_flag, alone_score = np.zeros(n, bool), np.zeros(n)

@@ -230,9 +230,9 @@ def main(argv=None) -> int:
                 f[p.annotation] = True
         return f
 
-    _, score, (enc_score, enc_flag), datalab = baselines(vectors, rows, classes, n, options, len(ds.categories))
-    methods = [("(a) LL501", flags_of(problems), score),
-               ("(a-) LL501 kNN only", flags_of(alone_problems), score),
+    (enc_score, enc_flag), datalab = baselines(vectors, rows, classes, n)
+    ours, alone = flags_of(problems), flags_of(alone_problems)  # their own flags rank them (no AUROC printed)
+    methods = [("(a) LL501", ours, ours.astype(float)), ("(a-) LL501 kNN only", alone, alone.astype(float)),
                ("(b) Encord 9-NN share", enc_flag, enc_score)]
     if datalab is None:
         print("(c) cleanlab Datalab: skipped, needs pip install 'cleanlab[datalab]'")

@@ -74,10 +74,9 @@ def lint(path: Path, images: Path, *extra) -> tuple[int, list, str]:
     # Rarely (3 runs in about 37 of the killed-worker test, none in the last 23), something put
     # text on stdout before the report while a worker was being killed; what it was is reported
     # with the result, so the next occurrence names its source, and the report is still read.
-    start = res.stdout.find("{") if res.stdout.startswith("{") else res.stdout.find("\n{") + 1
-    prefix = res.stdout[:start] if start > 0 else ""
-    out = json.loads(res.stdout[start:]) if start >= 0 and res.stdout[start:].startswith("{") else {"findings": []}
-    err = f"stdout before the report: {prefix!r}\n{res.stderr}" if prefix else res.stderr
+    start = 0 if res.stdout.startswith("{") else res.stdout.find("\n{") + 1
+    out = json.loads(res.stdout[start:]) if res.stdout[start:].startswith("{") else {"findings": []}
+    err = f"stdout before the report: {res.stdout[:start]!r}\n{res.stderr}" if start else res.stderr
     return res.exit_code, [(f["code"], f["fingerprint"]) for f in out["findings"]], err
 
 

@@ -228,21 +228,25 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
     return x / np.where(norm > 0, norm, 1.0)
 
 
+def judged_rows(labels: np.ndarray, n_classes: int, min_support: int) -> tuple[np.ndarray, np.ndarray]:
+    """(members per class, mask of the rows judged): a class needs ``min_support`` members."""
+    labels = np.asarray(labels)
+    support = np.bincount(labels[labels >= 0], minlength=n_classes)
+    return support, (labels >= 0) & (support[np.clip(labels, 0, None)] >= min_support)
+
+
 def judge(nbr_idx, nbr_sim, labels: np.ndarray, n_classes: int, min_support: int = 10,
           smoothing: float = 1.0, probe: np.ndarray | None = None) -> Verdict:
     """Everything the class-consistency rule reports, for rows with labels in [0, n_classes).
 
     ``probe``: other out-of-sample (n, C) class probabilities (:func:`linear_probe`), averaged
     with the kNN's before confident learning; None: the kNN's alone."""
-    support = np.bincount(labels[labels >= 0], minlength=n_classes)
-    judged = (labels >= 0) & (support[np.clip(labels, 0, None)] >= min_support)
+    support, judged = judged_rows(labels, n_classes, min_support)
     probs, counts = knn_probabilities(nbr_idx, nbr_sim, labels, n_classes, voters=judged, smoothing=smoothing)
     if probe is not None:
         probe = np.where(support[None, :] >= min_support, np.asarray(probe, np.float64), 0.0)
         total = probe.sum(axis=1, keepdims=True)
         probs = (probs + probe / np.where(total > 0, total, 1.0)) / 2.0
-    probe_says = None
-    if probe is not None:
         probe_says = np.where(support[None, :] >= min_support, probe, -1.0).argmax(axis=1)
     small = support < min_support
     probs[:, small] = 0.0  # too-small classes are neither voted for nor suggested
@@ -259,7 +263,7 @@ def judge(nbr_idx, nbr_sim, labels: np.ndarray, n_classes: int, min_support: int
     voting = counts.sum(axis=1)
     unsupported = judged & (counts[rows, np.clip(given, 0, None)] == 0) \
         & (voting >= max(3, (nbr_idx.shape[1] + 1) // 2)) & (probs.argmax(axis=1) != given)
-    if probe_says is not None:  # the probe, a second view, must disagree with the given class too
+    if probe is not None:  # the probe, a second view, must disagree with the given class too
         unsupported &= probe_says != given
     flagged |= unsupported
     other = probs.copy()

@@ -101,12 +101,10 @@ def judge(index, similarity, classes, n_classes: int, min_support: int, vectors=
 
     from labellint.embed import consistency
 
-    classes = np.asarray(classes)
-    support = np.bincount(classes[classes >= 0], minlength=n_classes)
-    judged = np.where((classes >= 0) & (support[np.clip(classes, 0, None)] >= min_support), classes, -1)
+    _, judged = consistency.judged_rows(classes, n_classes, min_support)
     probe = None
-    if vectors is not None and (judged >= 0).sum() >= consistency.PROBE_MIN_BOXES:
-        probe = consistency.linear_probe(vectors, judged, n_classes)
+    if vectors is not None and judged.sum() >= consistency.PROBE_MIN_BOXES:
+        probe = consistency.linear_probe(vectors, np.where(judged, classes, -1), n_classes)
     return consistency.judge(index, similarity, classes, n_classes, min_support=min_support, probe=probe)
 
 
